@@ -1,0 +1,1 @@
+"""fleet: device fleet service for DHIS2 health campaigns."""
