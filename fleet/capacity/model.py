@@ -262,7 +262,7 @@ def _assess(device: DeviceSpec, workload: Workload, c: Coefficients) -> _Assessm
                 "info",
                 f"free storage unknown: the {needed:,.0f} MB of database and media this "
                 "workload needs was not checked.",
-                (sources.ASSUMPTION,),
+                (sources.STORAGE_ASSUMPTION,),
             )
         )
     else:
@@ -275,7 +275,7 @@ def _assess(device: DeviceSpec, workload: Workload, c: Coefficients) -> _Assessm
                     f"database and media need {needed:,.0f} MB but only {max(room, 0):,.0f} "
                     f"MB is free after keeping {c.storage_reserve_mb:,.0f} MB for updates "
                     "and sync.",
-                    (sources.ASSUMPTION,),
+                    (sources.STORAGE_ASSUMPTION,),
                 )
             )
         elif needed > room * c.storage_ok_fraction:
@@ -286,7 +286,7 @@ def _assess(device: DeviceSpec, workload: Workload, c: Coefficients) -> _Assessm
                     f"database and media need {needed:,.0f} MB, more than "
                     f"{c.storage_ok_fraction:.0%} of the {room:,.0f} MB free after the "
                     "reserve: little room to grow.",
-                    (sources.ASSUMPTION,),
+                    (sources.STORAGE_ASSUMPTION,),
                 )
             )
     if device.total_storage_mb is not None:

@@ -31,3 +31,7 @@ ASSUMPTION = (
     "see fleet/capacity/coefficients.py and docs/capacity.md"
 )
 CALIBRATED = "fleet calibration from this fleet's own dumpsys meminfo com.dhis2 TOTAL PSS"
+STORAGE_ASSUMPTION = (
+    "fleet assumption (uncalibrated): database KB per TEI/event and the free-storage reserve "
+    "and margin are not published; see fleet/capacity/coefficients.py and docs/capacity.md"
+)
