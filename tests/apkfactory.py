@@ -32,7 +32,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -79,6 +79,7 @@ class ApkSpec:
     native_abis: tuple[str, ...] = ()
     padding_bytes: int = 0
     label: str = "Fleet test app"
+    version_name_resource: bool = False  # versionName as @string/version_name in resources.arsc
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -150,7 +151,9 @@ def manifest_xml(spec: ApkSpec) -> str:
         f"package={quoteattr(spec.package)}",
         f'android:versionCode="{int(spec.version_code)}"',
     ]
-    if spec.version_name is not None:
+    if spec.version_name is not None and spec.version_name_resource:
+        attrs.append('android:versionName="@string/version_name"')
+    elif spec.version_name is not None:
         attrs.append(f"android:versionName={quoteattr(spec.version_name)}")
     app_attrs = [f"android:label={quoteattr(spec.label)}", 'android:hasCode="false"']
     if spec.debuggable:
@@ -238,11 +241,22 @@ class ApkFactory:
         try:
             (build / "AndroidManifest.xml").write_text(manifest_xml(spec), encoding="utf-8")
             raw = build / "raw.apk"
+            res_args = []
+            if spec.version_name_resource and spec.version_name is not None:
+                values = build / "res" / "values"
+                values.mkdir(parents=True)
+                (values / "strings.xml").write_text(
+                    '<resources><string name="version_name">'
+                    f"{escape(spec.version_name)}</string></resources>\n",
+                    encoding="utf-8",
+                )
+                res_args = ["-S", str(build / "res")]
             _run(
                 [
                     "aapt", "package", "-f",
                     "-M", str(build / "AndroidManifest.xml"),
                     "-I", str(FRAMEWORK_RES),
+                    *res_args,
                     "-F", str(raw),
                 ]
             )  # fmt: skip
