@@ -7,9 +7,11 @@ least squares of
 
     app_pss_mb = baseline + mb_per_1000_teis * teis/1000 + mb_per_1000_events * events/1000
 
-(``events = teis * events_per_tei``), solved with the 3x3 normal equations. When the points do
-not let TEIs and events be told apart (events per TEI the same everywhere, or TEIs and events
-correlated above ``COLLINEAR``), it fits one common factor ``k`` on the default shape instead:
+(``events = teis * events_per_tei``), solved with the 3x3 normal equations; slopes are kept
+non-negative (a slope fitted negative is held at 0 and the other refitted), so the calibrated
+model stays monotone. When the points do not let TEIs and events be told apart (events per TEI
+the same everywhere, or TEIs and events correlated above ``COLLINEAR``), it fits one common
+factor ``k`` on the default shape instead:
 ``app_pss_mb = baseline + k * (default TEI term + default event term)``. Below ``min_points``
 usable points, or when the fit is not physical (memory not growing with the load, negative
 baseline), it returns an uncalibrated result saying why, and the defaults stay in use.
@@ -41,7 +43,8 @@ class Calibration:
     ``baseline_app_mb``, ``mb_per_1000_teis`` and ``mb_per_1000_events`` are the fitted memory
     coefficients (MB), ``rmse_mb`` the root-mean-square error of the fit on the points used (MB),
     ``r_squared`` its coefficient of determination (None when the PSS values do not vary),
-    ``method`` ``"two-slope"`` or ``"scaled-default"``."""
+    ``method`` ``"two-slope"``, ``"teis-only"`` / ``"events-only"`` (the other slope fitted as
+    negative, so held at 0) or ``"scaled-default"``."""
 
     calibrated: bool
     reason: str
@@ -140,6 +143,31 @@ def _two_slope(x1: list[float], x2: list[float], y: list[float]) -> list[float] 
     return _solve3(ata, aty)
 
 
+def _non_negative_fit(
+    x1: list[float], x2: list[float], y: list[float]
+) -> tuple[str, float, float, float]:
+    """Least squares of y = b0 + s1*x1 + s2*x2 with s1, s2 >= 0 (memory cannot shrink as the
+    load grows): the unconstrained solution if its slopes are non-negative, otherwise the best
+    fit with one slope held at 0 (where a convex problem's constrained optimum then lies), or
+    both at 0. Returns (method, b0, s1, s2)."""
+    solution = _two_slope(x1, x2, y)
+    if solution is not None and solution[1] >= 0 and solution[2] >= 0:
+        return ("two-slope", *solution)
+    candidates = [("flat", statistics.fmean(y), 0.0, 0.0)]
+    s1, b1 = statistics.linear_regression(x1, y)
+    if s1 >= 0:
+        candidates.append(("teis-only", b1, s1, 0.0))
+    s2, b2 = statistics.linear_regression(x2, y)
+    if s2 >= 0:
+        candidates.append(("events-only", b2, 0.0, s2))
+
+    def sse(candidate: tuple[str, float, float, float]) -> float:
+        _, b0, a1, a2 = candidate
+        return sum((v - b0 - a1 * p - a2 * q) ** 2 for v, p, q in zip(y, x1, x2, strict=True))
+
+    return min(candidates, key=sse)
+
+
 def fit(
     points: list[tuple[float, float, float]],
     min_points: int = 20,
@@ -189,10 +217,8 @@ def fit(
         separable = abs(statistics.correlation(x1, x2)) <= COLLINEAR
     except statistics.StatisticsError:  # events constant (e.g. all zero)
         separable = False
-    solution = _two_slope(x1, x2, y) if separable else None
-    if solution is not None and min(solution) >= 0:
-        method = "two-slope"
-        baseline, per_ktei, per_kevent = solution
+    if separable:
+        method, baseline, per_ktei, per_kevent = _non_negative_fit(x1, x2, y)
     else:
         method = "scaled-default"
         load = [
@@ -200,17 +226,18 @@ def fit(
             for a, b in zip(x1, x2, strict=True)
         ]
         slope, baseline = statistics.linear_regression(load, y)
-        if slope <= 0:
-            return uncalibrated(
-                f"memory does not grow with the offline load in these {len(usable)} points "
-                f"(fitted factor {slope:.3f}); the defaults stay in use"
-            )
-        if baseline < 0:
-            return uncalibrated(
-                f"the fitted baseline is negative ({baseline:.1f} MB), which is not physical; "
-                "the defaults stay in use"
-            )
+        slope = max(slope, 0.0)
         per_ktei, per_kevent = slope * base.mb_per_1000_teis, slope * base.mb_per_1000_events
+    if per_ktei <= 0 and per_kevent <= 0:
+        return uncalibrated(
+            f"memory does not grow with the offline load in these {len(usable)} points; "
+            "the defaults stay in use"
+        )
+    if baseline < 0:
+        return uncalibrated(
+            f"the fitted baseline is negative ({baseline:.1f} MB), which is not physical; "
+            "the defaults stay in use"
+        )
 
     predicted = [baseline + per_ktei * a + per_kevent * b for a, b in zip(x1, x2, strict=True)]
     residuals = [(yi - pi) * factor for yi, pi in zip(y, predicted, strict=True)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 FORM_FACTORS = ("phone", "tablet")
@@ -67,15 +67,14 @@ def _check_number(name: str, value: Any, spec: tuple[str, float, float, str]) ->
 
 
 def _from_mapping(cls, data: Mapping[str, Any]):
-    known = {f.name for f in fields(cls)}
+    known = [f.name for f in fields(cls)]
     for key in data:
         if key not in known:
             raise CapacityInputError(str(key), "is not a known field")
-    try:
-        return cls(**data)
-    except TypeError as exc:  # a required field is missing
-        missing = next((n for n in known if n not in data), "?")
-        raise CapacityInputError(missing, "is required") from exc
+    for f in fields(cls):
+        if f.default is MISSING and f.name not in data:
+            raise CapacityInputError(f.name, "is required")
+    return cls(**data)
 
 
 @dataclass(frozen=True)
