@@ -169,6 +169,9 @@ class Dhis2Client:
             self.session.headers["Authorization"] = f"ApiToken {token}"
         else:
             self.session.auth = (username, password)
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+        # ``session.verify`` (psf/requests#3829), which would silently drop a given CA bundle.
+        self.verify = verify
         self.session.verify = verify
         if verify is False:
             log.warning("TLS verification is OFF for DHIS2 server %s", self.base_url)
@@ -225,6 +228,7 @@ class Dhis2Client:
                     params=params,
                     json=json,
                     timeout=self.timeout,
+                    verify=self.verify,
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
