@@ -1,1 +1,124 @@
-"""fleet: device fleet service for DHIS2 health campaigns."""
+"""fleet: device fleet, SIM, agreement, APK distribution and provisioning service for DHIS2
+health campaigns. ``create_app`` builds the Flask application; nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Jinja templates live at the repository root (STYLE.md); an installed wheel carries a copy
+#: under the package (``fleet/templates``), used when the root folder is not there.
+TEMPLATE_DIR = (
+    PACKAGE_DIR.parent / "templates"
+    if (PACKAGE_DIR.parent / "templates").is_dir()
+    else PACKAGE_DIR / "templates"
+)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: config, extensions, every domain's blueprints and CLI commands.
+
+    Args:
+        test_config: mapping applied last over defaults, instance config and FLEET_* env vars.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(TEMPLATE_DIR),
+        static_folder="static",
+    )
+    from fleet.config import load_config
+
+    load_config(app, test_config)
+    _init_logging(app)
+    _init_extensions(app)
+    _register_domains(app)
+    from fleet import web
+
+    web.init_app(app)
+    return app
+
+
+def _init_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=app.config.get("LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def _init_extensions(app: Flask) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from fleet.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    assert isinstance(engine, Engine)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    from fleet.i18n import select_locale, select_timezone
+
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+
+
+def _register_domains(app: Flask) -> None:
+    """Register every domain's blueprints and CLI commands, explicitly."""
+    from fleet import api_docs
+    from fleet.audit import views as audit_views
+    from fleet.auth import api as auth_api
+    from fleet.auth import cli as auth_cli
+    from fleet.auth import views as auth_views
+    from fleet.extensions import api
+    from fleet.inventory import api as inventory_api
+    from fleet.inventory import cli as inventory_cli
+    from fleet.inventory import views as inventory_views
+
+    app.config.update(
+        API_TITLE="fleet",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api.init_app(app, spec_kwargs={
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+        }},
+        "security": [{"bearer": []}, {"session": []}],
+    })
+    for blp in (auth_api.blp, *inventory_api.blueprints):
+        api.register_blueprint(blp)
+    for bp in (auth_views.bp, audit_views.bp, inventory_views.bp, api_docs.bp):
+        app.register_blueprint(bp)
+    for command in (*auth_cli.commands, *inventory_cli.commands):
+        app.cli.add_command(command)

@@ -1,0 +1,71 @@
+"""Helpers shared by every domain's JSON API: blueprints under /api/v1, CSRF for cookie
+sessions, pagination and the error schema."""
+
+from __future__ import annotations
+
+import math
+
+import marshmallow as ma
+from flask import g, request
+from flask_smorest import Blueprint
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError as WTFValidationError
+
+from fleet.extensions import csrf
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _csrf_for_cookie_sessions():
+    """Token callers need no CSRF token; browser sessions calling the API do (X-CSRFToken)."""
+    if request.method in UNSAFE and not getattr(g, "auth_via_token", False):
+        from flask_login import current_user
+
+        if current_user.is_authenticated:
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken", ""))
+            except WTFValidationError as exc:
+                from werkzeug.exceptions import BadRequest
+
+                raise BadRequest(f"CSRF: {exc}") from exc
+
+
+def api_blueprint(name: str, import_name: str, *, url_prefix: str = "/api/v1", **kw) -> Blueprint:
+    """A flask-smorest blueprint under /api/v1, exempt from form CSRF but checking the CSRF
+    header when a browser session (not a bearer token) makes an unsafe call."""
+    blp = Blueprint(name, import_name, url_prefix=url_prefix, **kw)
+    csrf.exempt(blp)
+    blp.before_request(_csrf_for_cookie_sessions)
+    return blp
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.Dict()
+
+
+class PageArgs(ma.Schema):
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+
+
+class Page:
+    """One page of a query: ``items``, ``page``, ``per_page``, ``total``, ``pages``."""
+
+    def __init__(self, items, page: int, per_page: int, total: int):
+        self.items, self.page, self.per_page, self.total = items, page, per_page, total
+        self.pages = max(1, math.ceil(total / per_page)) if per_page else 1
+
+    def meta(self) -> dict:
+        return {"page": self.page, "per_page": self.per_page, "total": self.total,
+                "pages": self.pages}
+
+
+def paginate(stmt, page: int, per_page: int) -> Page:
+    """Run ``stmt`` (a select of one entity) for one page, with a COUNT for the total."""
+    from sqlalchemy import func, select
+
+    from fleet.extensions import db
+
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(items, page, per_page, total or 0)

@@ -1,0 +1,56 @@
+"""Who is asking: session login for pages, ``Authorization: Bearer`` tokens for the API, and the
+``require`` decorator both use."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import abort, g, request
+from flask_login import current_user
+
+from fleet.auth.models import User
+from fleet.auth.operations import user_for_token
+from fleet.extensions import db, login_manager
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+@login_manager.request_loader
+def _load_user_from_token(req) -> User | None:
+    header = req.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = user_for_token(header[7:].strip())
+        if user is not None:
+            g.auth_via_token = True
+            db.session.commit()  # last_used_at
+        return user
+    return None
+
+
+def require(permission: str = "read"):
+    """Decorator: 401 when anonymous, 403 when the user's role lacks ``permission``."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            if not current_user.is_authenticated:
+                if request.path.startswith("/api/"):
+                    abort(401)
+                return login_manager.unauthorized()
+            if not current_user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        inner.fleet_permission = permission
+        return inner
+
+    return wrap
+
+
+def actor():
+    """The acting user for operations (the logged-in user or token owner)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None

@@ -1,0 +1,106 @@
+"""App-wide web wiring: security headers, error pages and JSON errors, template helpers, the
+home page and the health probe."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_datetime, format_decimal
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from fleet.errors import FleetError
+from fleet.extensions import api, db
+
+log = logging.getLogger(__name__)
+bp = Blueprint("web", __name__)
+
+#: Content-Security-Policy: no inline script, no third-party origins (assets are vendored).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+
+@bp.get("/")
+def index():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("inventory.dashboard"))
+
+
+@bp.get("/healthz")
+def healthz():
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _json_error(status: int, code: str, message: str, fields: dict | None = None):
+    resp = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+    resp.status_code = status
+    return resp
+
+
+def handle_http_exception(exc: HTTPException):
+    """One handler for every HTTP error: JSON under /api/, an HTML page elsewhere."""
+    if _wants_json():
+        fields = {}
+        data = getattr(exc, "data", None) or {}
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if messages:  # webargs/marshmallow: {"json": {"field": ["msg"]}}
+            for _location, errs in messages.items():
+                if isinstance(errs, dict):
+                    fields.update(errs)
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description if not fields else _("The input is not valid.")
+        resp = _json_error(exc.code or 500, code, str(message), fields)
+        for key, value in (getattr(exc, "data", None) or {}).get("headers", {}).items():
+            resp.headers[key] = value
+        return resp
+    return render_template("error.html", error=exc), exc.code or 500
+
+
+def handle_fleet_error(exc: FleetError):
+    db.session.rollback()
+    if _wants_json():
+        return jsonify(exc.to_dict()), exc.status
+    flash(str(exc.message), "error")
+    return render_template("error.html", error=exc), exc.status
+
+
+def handle_csrf_error(exc: CSRFError):
+    if _wants_json():
+        return _json_error(400, "csrf", str(exc.description))
+    flash(_("Your form expired or was sent from another page. Please try again."), "error")
+    return redirect(request.referrer or url_for("web.index"))
+
+
+def _security_headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Install handlers and template helpers on ``app``."""
+    app.register_blueprint(bp)
+    api.handle_http_exception = handle_http_exception  # flask-smorest registers it app-wide
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(FleetError, handle_fleet_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.after_request(_security_headers)
+    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.filters["zip_pairs"] = lambda values: [(v, v) for v in values]
