@@ -425,6 +425,7 @@ def render_agreement_pdf(
         author=doc.organisation or "fleet",
         creator="fleet",
         subject="Device ownership agreement: District copy and Partner copy",
+        initialFontName=st.regular,  # no unembedded Helvetica in the page resources
     )
     width = size[0] - 2 * margin
 

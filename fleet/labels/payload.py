@@ -10,7 +10,8 @@ Text form (``FLEET1``), documented in ``docs/labels.md``::
 - In values, ``\\`` is written ``\\\\`` and ``;`` is written ``\\;``. ``=`` needs no escape
   (only the first ``=`` of an element separates code and value). Runs of whitespace,
   including newlines and tabs, are collapsed to one space, and values are NFC-normalised.
-- The payload is encoded as UTF-8 in QR byte mode.
+- The payload is encoded as UTF-8 in QR byte mode, preceded by an ECI 26 (UTF-8) header
+  when it holds any non-ASCII character.
 
 By default the fields are the ones the DHIS2 Android implementation guide lists for the
 phone's QR label (Rollout: "number, CHW, SIM number, district"): the asset tag, the holder,
@@ -18,9 +19,10 @@ the SIM's MSISDN and the district. Privacy mode encodes only the asset tag and t
 page URL.
 
 Size rule (issue 3): a payload must fit QR version 10 or less at error correction level M
-(213 bytes in byte mode) so it scans from a small sticker. :func:`build_payload` refuses a
-larger payload with :class:`PayloadTooLarge`, or, with ``shorten=True``, truncates free-text
-fields (holder, district, facility, model) with an ellipsis; the asset tag is never shortened.
+(213 bytes in byte mode, 212 when the UTF-8 ECI header is needed) so it scans from a small
+sticker. :func:`build_payload` refuses a larger payload with :class:`PayloadTooLarge`, or,
+with ``shorten=True``, truncates free-text fields (holder, district, facility, model) with an
+ellipsis; the asset tag is never shortened.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import qrcode
+import qrcode.base
 from qrcode import constants as qr_constants
 from qrcode import util as qr_util
-from qrcode.exceptions import DataOverflowError
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -222,8 +224,55 @@ def encode_fields(values: Mapping[str, str]) -> str:
     return ";".join(parts)
 
 
+#: ECI assignment number for UTF-8 (AIM ECI specification; ISO/IEC 18004 section 7.4.3).
+ECI_UTF8 = 26
+_MODE_ECI = 0b0111
+
+
+def _needed_bits(n_bytes: int, version: int, eci: bool) -> int:
+    count_bits = 8 if version < 10 else 16  # ISO/IEC 18004 Table 3, byte mode
+    return (12 if eci else 0) + 4 + count_bits + 8 * n_bytes
+
+
+def _fit_version(data: bytes, eci: bool) -> int | None:
+    limits = qr_util.BIT_LIMIT_TABLE[qr_constants.ERROR_CORRECT_M]
+    for version in range(1, 41):
+        if _needed_bits(len(data), version, eci) <= limits[version]:
+            return version
+    return None
+
+
+def _codewords(data: bytes, version: int, eci: bool) -> list[int]:
+    """Data + error correction codewords: [ECI 26] byte-mode segment, terminator, padding.
+
+    Mirrors ``qrcode.util.create_data``, which cannot write an ECI header.
+    """
+    buffer = qr_util.BitBuffer()
+    if eci:
+        buffer.put(_MODE_ECI, 4)
+        buffer.put(ECI_UTF8, 8)  # designators 0-127 take one byte
+    buffer.put(qr_util.MODE_8BIT_BYTE, 4)
+    buffer.put(len(data), qr_util.length_in_bits(qr_util.MODE_8BIT_BYTE, version))
+    for byte in data:
+        buffer.put(byte, 8)
+    rs_blocks = qrcode.base.rs_blocks(version, qr_constants.ERROR_CORRECT_M)
+    bit_limit = sum(block.data_count * 8 for block in rs_blocks)
+    for _ in range(min(bit_limit - len(buffer), 4)):
+        buffer.put_bit(False)
+    if len(buffer) % 8:
+        for _ in range(8 - len(buffer) % 8):
+            buffer.put_bit(False)
+    for i in range((bit_limit - len(buffer)) // 8):
+        buffer.put(qr_util.PAD0 if i % 2 == 0 else qr_util.PAD1, 8)
+    return qr_util.create_bytes(buffer, rs_blocks)
+
+
 def make_qr(payload: str, *, max_version: int | None = None, border: int = 0) -> qrcode.QRCode:
-    """Build the QR symbol for ``payload``: UTF-8, byte mode, error correction M.
+    """Build the QR symbol for ``payload``: UTF-8 in byte mode, error correction M.
+
+    A payload with any non-ASCII character starts with an ECI designator for UTF-8
+    (ECI 26, 12 bits) so decoders do not guess the character set (zbar, for one, reads
+    UTF-8 "é" as Shift JIS without it); pure ASCII payloads have no ECI header.
 
     Args:
         payload: the text to encode.
@@ -234,28 +283,25 @@ def make_qr(payload: str, *, max_version: int | None = None, border: int = 0) ->
     Returns:
         a made ``qrcode.QRCode`` (``.version``, ``.get_matrix()``, ``.modules_count``).
     """
-    data = qr_util.QRData(payload.encode("utf-8"), mode=qr_util.MODE_8BIT_BYTE)
-    qr = qrcode.QRCode(error_correction=qr_constants.ERROR_CORRECT_M, border=border)
-    qr.add_data(data)
-    try:
-        version = qr.best_fit()
-    except DataOverflowError:
-        raise PayloadTooLarge(payload, None, max_version or 40) from None
+    data = payload.encode("utf-8")
+    eci = not payload.isascii()
+    version = _fit_version(data, eci)
+    if version is None:
+        raise PayloadTooLarge(payload, None, max_version or 40)
     if max_version is not None and version > max_version:
         raise PayloadTooLarge(payload, version, max_version)
+    qr = qrcode.QRCode(
+        version=version, error_correction=qr_constants.ERROR_CORRECT_M, border=border
+    )
+    qr.data_cache = _codewords(data, version, eci)
     qr.make(fit=False)
     return qr
 
 
 def qr_version(payload: str) -> int | None:
-    """Smallest QR version (1-40) holding ``payload`` as UTF-8 bytes at level M, or None."""
-    data = qr_util.QRData(payload.encode("utf-8"), mode=qr_util.MODE_8BIT_BYTE)
-    qr = qrcode.QRCode(error_correction=qr_constants.ERROR_CORRECT_M)
-    qr.add_data(data)
-    try:
-        return qr.best_fit()
-    except DataOverflowError:
-        return None
+    """Smallest QR version (1-40) that holds ``payload`` as :func:`make_qr` encodes it
+    (UTF-8 byte mode, ECI 26 when not ASCII) at level M, or None if none does."""
+    return _fit_version(payload.encode("utf-8"), not payload.isascii())
 
 
 def _fits(payload: str, max_version: int) -> bool:

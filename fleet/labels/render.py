@@ -417,7 +417,9 @@ def render_sheet_pdf(
         )
     text = _PdfText(fonts or FontSet.default())
     target = out if out is not None else io.BytesIO()
-    c = rl_canvas.Canvas(target, pagesize=sheet.page_size, pageCompression=1)
+    c = rl_canvas.Canvas(
+        target, pagesize=sheet.page_size, pageCompression=1, initialFontName=text.regular
+    )
     c.setTitle(f"fleet labels ({fmt})")
     c.setCreator("fleet")
     slot = start_offset
