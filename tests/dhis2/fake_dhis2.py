@@ -257,8 +257,10 @@ class Dhis2Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        split = urlsplit(self.path)
+        if not split.path.startswith("/api/"):
+            return  # control requests are not part of the log
         with self.server.lock:
-            split = urlsplit(self.path)
             self.server.log.append(
                 {"method": self.command, "path": split.path, "query": split.query, "status": code}
             )
