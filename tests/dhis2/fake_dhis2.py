@@ -246,6 +246,17 @@ class Dhis2Handler(BaseHTTPRequestHandler):
         headers: dict | None = None,
     ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        split = urlsplit(self.path)
+        if split.path.startswith("/api/"):  # logged before answering: no race with the test
+            with self.server.lock:
+                self.server.log.append(
+                    {
+                        "method": self.command,
+                        "path": split.path,
+                        "query": split.query,
+                        "status": code,
+                    }
+                )
         try:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
@@ -257,13 +268,6 @@ class Dhis2Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        split = urlsplit(self.path)
-        if not split.path.startswith("/api/"):
-            return  # control requests are not part of the log
-        with self.server.lock:
-            self.server.log.append(
-                {"method": self.command, "path": split.path, "query": split.query, "status": code}
-            )
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
