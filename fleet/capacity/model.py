@@ -193,8 +193,8 @@ def _assess(device: DeviceSpec, workload: Workload, c: Coefficients) -> _Assessm
                     f"settings_warning_{attr}",
                     "info",
                     f"{value:,.0f} {label} is above the {limit:,} at which DHIS2 warns "
-                    f"({setting}); RAM above {LARGE_TRACKER_RAM_MB} MB covers it, but "
-                    "sync takes longer.",
+                    f"({setting}); RAM above {LARGE_TRACKER_RAM_MB} MB covers the memory "
+                    "side, DHIS2's warning about download and sync time still applies.",
                     (sources.ANDROID_SETTINGS, sources.LARGE_TRACKER),
                 )
             )

@@ -177,6 +177,10 @@ class Estimate:
             lines.append("Largest TEI count at ok on this device: none (not ok even with 0 TEIs).")
         else:
             lines.append(f"Largest TEI count at ok on this device: {self.max_teis_ok:,}.")
+        if self.max_teis_marginal is None:
+            lines.append("Largest TEI count before insufficient: none.")
+        else:
+            lines.append(f"Largest TEI count before insufficient: {self.max_teis_marginal:,}.")
         lines.append(
             "Coefficients: "
             + ("calibrated, " if self.coefficients.calibrated else "UNCALIBRATED, ")
