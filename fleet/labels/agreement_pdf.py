@@ -264,6 +264,7 @@ def _copy_story(doc: AgreementDoc, copy_name: str, st: _Styles, width: float) ->
     head.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), st.regular),
                 ("BACKGROUND", (1, 0), (1, 0), colors.black),
                 ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
                 ("LEFTPADDING", (0, 0), (0, -1), 0),
@@ -288,7 +289,7 @@ def _copy_story(doc: AgreementDoc, copy_name: str, st: _Styles, width: float) ->
     ]
     data = [[Paragraph(a, st.label), b, Paragraph(c, st.label), d] for a, b, c, d in rows]
     facts = Table(data, colWidths=[width * 0.15, width * 0.35, width * 0.15, width * 0.35])
-    facts.setStyle(_grid_style())
+    facts.setStyle(_grid_style(font=st.regular))
     story += [facts, Spacer(1, 3 * mm)]
 
     story.append(Paragraph("Devices", st.h2))
@@ -304,7 +305,7 @@ def _copy_story(doc: AgreementDoc, copy_name: str, st: _Styles, width: float) ->
         colWidths=[width * f for f in (0.14, 0.16, 0.26, 0.26, 0.18)],
         repeatRows=1,
     )
-    devices.setStyle(_grid_style(header=True))
+    devices.setStyle(_grid_style(font=st.regular, header=True))
     story += [devices, Spacer(1, 3 * mm)]
 
     version = f" (version {escape(doc.terms_version)})" if doc.terms_version else ""
@@ -325,8 +326,9 @@ def _copy_story(doc: AgreementDoc, copy_name: str, st: _Styles, width: float) ->
     return story
 
 
-def _grid_style(header: bool = False) -> TableStyle:
+def _grid_style(*, font: str, header: bool = False) -> TableStyle:
     cmds = [
+        ("FONTNAME", (0, 0), (-1, -1), font),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
@@ -373,6 +375,7 @@ def _signature_block(doc: AgreementDoc, st: _Styles, width: float) -> list:
     table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), st.regular),
                 ("BOX", (0, 0), (0, -1), 0.8, colors.black),
                 ("BOX", (1, 0), (1, -1), 0.8, colors.black),
                 ("BOX", (2, 0), (2, -1), 0.8, colors.black),
