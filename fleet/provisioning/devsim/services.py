@@ -79,7 +79,7 @@ async def shell_service(phone: SimPhone, stream: Stream, name: str) -> None:
             await stream.send(P.shell_packet(P.SHELL_STDERR, result.err.encode()))
         await stream.send(P.shell_packet(P.SHELL_EXIT, bytes([result.code & 0xFF])))
     else:
-        await stream.send((result.out + result.err).encode())
+        await stream.send(result.combined.encode())
 
 
 async def interactive_shell(phone: SimPhone, stream: Stream, v2: bool) -> None:
@@ -117,7 +117,7 @@ async def interactive_shell(phone: SimPhone, stream: Stream, v2: bool) -> None:
                 return
             if text:
                 result = phone.shell.run(text)
-                await out(result.out + result.err)
+                await out(result.combined)
             await out(prompt)
 
 
@@ -134,7 +134,7 @@ async def exec_service(phone: SimPhone, stream: Stream, name: str) -> None:
         await streamed_install(phone, stream, argv, size, v2=False)
         return
     result = phone.shell.run(command)
-    await stream.send(result.out.encode())
+    await stream.send(result.combined.encode())  # no shell protocol: stderr joins stdout
 
 
 async def abb_exec_service(phone: SimPhone, stream: Stream, name: str) -> None:
@@ -148,7 +148,7 @@ async def abb_exec_service(phone: SimPhone, stream: Stream, name: str) -> None:
         await streamed_install(phone, stream, argv, size, v2=False)
         return
     result = phone.shell.run_argv(argv)
-    await stream.send((result.out + result.err).encode())
+    await stream.send(result.combined.encode())
 
 
 async def streamed_install(phone: SimPhone, stream: Stream, argv: list[str], size: int, *,

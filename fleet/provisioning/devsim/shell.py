@@ -28,6 +28,11 @@ class Result:
     out: str = ""
     err: str = ""
     code: int = 0
+    mixed: str | None = None  # stdout and stderr in the order written (shell v1 sees this)
+
+    @property
+    def combined(self) -> str:
+        return self.mixed if self.mixed is not None else self.out + self.err
 
 
 _OPS = {";", "&&", "||", "|"}
@@ -67,7 +72,7 @@ class Shell:
             parts = split_commands(line)
         except ValueError:
             return Result(err="/system/bin/sh: syntax error: unterminated quoted string\n", code=1)
-        total = Result()
+        pieces: list[Result] = []
         last = Result()
         piped: str | None = None
         for op, argv in parts:
@@ -75,16 +80,20 @@ class Shell:
                 continue
             if op == "||" and last.code == 0:
                 continue
+            piped = None
             if op == "|":
                 piped = last.out
-                total.out = total.out[: len(total.out) - len(last.out)]
-            else:
-                piped = None
+                if pieces:
+                    pieces[-1] = Result(err=pieces[-1].err, code=pieces[-1].code)
+            argv = [a.replace("$?", str(last.code)) for a in argv]
             last = self.run_argv(argv, piped)
-            total.out += last.out
-            total.err += last.err
-            total.code = last.code
-        return total
+            pieces.append(last)
+        return Result(
+            out="".join(r.out for r in pieces),
+            err="".join(r.err for r in pieces),
+            code=last.code,
+            mixed="".join(r.out + r.err for r in pieces),
+        )
 
     def run_argv(self, argv: list[str], piped: str | None = None) -> Result:
         """Run one simple command."""

@@ -135,11 +135,12 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        """Unplug every phone (without telling adb), stop the loop, remove the workdir."""
+        """Unplug every phone (``adb disconnect`` when linked), stop the loop, remove the
+        workdir."""
         if self.loop is None:
             return
         for phone in self.phones.values():
-            self._call(phone.unplug("simulator stopped", notify=False))
+            self._call(phone.unplug("simulator stopped"))
         if self._control_server is not None:
             self._control_server.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
