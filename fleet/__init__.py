@@ -65,12 +65,19 @@ def _init_extensions(app: Flask) -> None:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy, not pysqlite, begin transactions, so SAVEPOINT works (SQLAlchemy
+            # docs, "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN")
 
     assert isinstance(engine, Engine)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))

@@ -18,16 +18,18 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 def _csrf_for_cookie_sessions():
     """Token callers need no CSRF token; browser sessions calling the API do (X-CSRFToken)."""
-    if request.method in UNSAFE and not getattr(g, "auth_via_token", False):
-        from flask_login import current_user
+    from flask import current_app
+    from flask_login import current_user
+    from werkzeug.exceptions import BadRequest
 
-        if current_user.is_authenticated:
-            try:
-                validate_csrf(request.headers.get("X-CSRFToken", ""))
-            except WTFValidationError as exc:
-                from werkzeug.exceptions import BadRequest
-
-                raise BadRequest(f"CSRF: {exc}") from exc
+    if request.method not in UNSAFE or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    # current_user first: loading it is what sets g.auth_via_token for bearer tokens.
+    if current_user.is_authenticated and not getattr(g, "auth_via_token", False):
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken", ""))
+        except WTFValidationError as exc:
+            raise BadRequest(f"CSRF: {exc}") from exc
 
 
 def api_blueprint(name: str, import_name: str, *, url_prefix: str = "/api/v1", **kw) -> Blueprint:

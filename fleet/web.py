@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -62,7 +62,9 @@ def handle_http_exception(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description if not fields else _("The input is not valid.")
         resp = _json_error(exc.code or 500, code, str(message), fields)
-        for key, value in (getattr(exc, "data", None) or {}).get("headers", {}).items():
+        if fields:
+            code = "invalid"
+        for key, value in ((data.get("headers") if isinstance(data, dict) else None) or {}).items():
             resp.headers[key] = value
         return resp
     return render_template("error.html", error=exc), exc.code or 500
@@ -101,6 +103,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(FleetError, handle_fleet_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal)
+    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal,
+                                 get_locale=get_locale)
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.filters["zip_pairs"] = lambda values: [(v, v) for v in values]

@@ -1,0 +1,241 @@
+"""Shared fixtures: ``app``, ``db``, ``client``, ``runner``, logged-in clients and factories.
+
+The database is SQLite (a file per xdist worker) unless FLEET_TEST_DATABASE_URL names a
+PostgreSQL server; then each worker gets its own database on it. Migrations run once per
+worker; each test runs inside a transaction rolled back at the end (SAVEPOINTs for the
+commits the code under test makes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from fleet import create_app
+from fleet.extensions import db as _db
+
+PASSWORD = "test-password-123"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _database_url(tmp_root: Path) -> str:
+    base = os.environ.get("FLEET_TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite:///{tmp_root / 'fleet-test.sqlite3'}"
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{url.database}_{_worker()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def make_test_app(data_dir: Path, database_url: str, **overrides):
+    """A fleet app for tests (CSRF and rate limits off unless overridden)."""
+    config = {
+        "TESTING": True,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"fleet-{_worker()}")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app(app_root):
+    from fleet.cli import upgrade_database
+
+    application = make_test_app(app_root / "data", _database_url(app_root))
+    with application.app_context():
+        upgrade_database()
+    return application
+
+
+@pytest.fixture()
+def db(app):
+    """The database, inside a transaction rolled back after the test."""
+    with app.app_context():
+        connection = _db.engine.connect()
+        outer = connection.begin()
+        original = _db.session
+        # A plain Session bound to the connection: Flask-SQLAlchemy's own Session picks the
+        # engine by bind key and would step outside the test transaction.
+        _db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        )
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            _db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture()
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app, db):
+    return app.test_cli_runner()
+
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture()
+def create_user(db):
+    from fleet.auth.operations import create_user as _create
+
+    def make(role="admin", username=None, password=PASSWORD):
+        user = _create(username or f"{role}{next(_seq)}", password, role, actor=None)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture()
+def login(client, create_user):
+    """login(role) -> the user, with ``client`` logged in as that user."""
+
+    def do(role="admin"):
+        user = create_user(role)
+        resp = client.post("/auth/login", data={"username": user.username, "password": PASSWORD})
+        assert resp.status_code == 302, resp.data
+        return user
+
+    return do
+
+
+@pytest.fixture()
+def token_for(create_user, db):
+    """token_for(role) -> a bearer token string for a new user of that role."""
+    from fleet.auth.operations import issue_token
+
+    def make(role="admin"):
+        user = create_user(role)
+        _tok, plain = issue_token(user, "test", actor=None)
+        db.session.commit()
+        return plain
+
+    return make
+
+
+@pytest.fixture()
+def create_org_unit(db):
+    from fleet.inventory.operations import create_org_unit as _create
+
+    def make(name=None, parent=None, **kw):
+        unit = _create(
+            {
+                "name": name or f"Unit {next(_seq)}",
+                "parent_id": parent.id if parent else None,
+                **kw,
+            },
+            actor=None,
+        )
+        db.session.commit()
+        return unit
+
+    return make
+
+
+@pytest.fixture()
+def district(create_org_unit):
+    """Country > region > district, returns the district."""
+    country = create_org_unit("Senegal")
+    region = create_org_unit("Dakar Region", parent=country)
+    return create_org_unit("Dakar", parent=region)
+
+
+@pytest.fixture()
+def create_holder(db):
+    from fleet.inventory.operations import create_holder as _create
+
+    def make(name=None, **kw):
+        holder = _create({"name": name or f"Worker {next(_seq)}", **kw}, actor=None)
+        db.session.commit()
+        return holder
+
+    return make
+
+
+def luhn_complete(body: str) -> str:
+    """Append the Luhn check digit to ``body`` (digits)."""
+    from stdnum import luhn
+
+    return body + luhn.calc_check_digit(body)
+
+
+def make_imei(n: int) -> str:
+    return luhn_complete(f"35{n:012d}")
+
+
+def make_iccid(n: int) -> str:
+    return luhn_complete(f"8922101{n:011d}")
+
+
+@pytest.fixture()
+def create_device(db):
+    from fleet.inventory.operations import register_device
+
+    def make(**kw):
+        n = next(_seq)
+        data = {
+            "imei": make_imei(n + 100000),
+            "manufacturer": "Samsung",
+            "model": "SM-A125F",
+            "android_version": "11",
+            "api_level": 30,
+            "ram_mb": 3072,
+            "storage_gb": 32,
+        }
+        data.update(kw)
+        device = register_device(data, actor=None)
+        db.session.commit()
+        return device
+
+    return make
+
+
+@pytest.fixture()
+def create_sim(db):
+    from fleet.inventory.operations import register_sim
+
+    def make(**kw):
+        n = next(_seq)
+        data = {"iccid": make_iccid(n + 500000), "carrier": "Orange"}
+        data.update(kw)
+        sim = register_sim(data, actor=None)
+        db.session.commit()
+        return sim
+
+    return make
