@@ -31,6 +31,7 @@ directly.
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -300,7 +301,7 @@ def _layout(spec: LabelSpec, w: float, h: float, pad: float, measure: Measure) -
     return _Layout(pad, qr_y, qr_side, tuple(items))
 
 
-def _runs(matrix: list[list[bool]]) -> Iterator[tuple[int, int, int]]:
+def _runs(matrix: Sequence[Sequence[bool]]) -> Iterator[tuple[int, int, int]]:
     """(row, first column, length) of each horizontal run of dark modules."""
     for r, row in enumerate(matrix):
         c, n = 0, len(row)
@@ -358,18 +359,29 @@ def _draw_shaped_text(c, x: float, y: float, item: _TextItem, fonts: FontSet) ->
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _matrix(payload: str) -> tuple[int, tuple[tuple[bool, ...], ...]]:
+    """(version, modules) of the payload's QR code; cached because the phone sticker and the
+    box label, and the two agreement-number labels, of one device share a payload."""
+    qr = make_qr(payload)
+    return qr.version, tuple(tuple(bool(m) for m in row) for row in qr.get_matrix())
+
+
 def _draw_label_pdf(c, text: _PdfText, spec: LabelSpec, x0, y0, w, h, pad, outline) -> None:
     layout = _layout(spec, w, h, pad, text.measure)
-    qr = make_qr(spec.payload)
-    matrix = qr.get_matrix()
+    _, matrix = _matrix(spec.payload)
     n = len(matrix)
     module = layout.qr_side / (n + 2 * QUIET_ZONE)
     qx = x0 + layout.qr_x + QUIET_ZONE * module
     qtop = y0 + h - layout.qr_y - QUIET_ZONE * module  # PDF y of the symbol's top edge
-    path = c.beginPath()
-    for r, col, length in _runs(matrix):
-        path.rect(qx + col * module, qtop - (r + 1) * module, length * module, module)
-    c.drawPath(path, stroke=0, fill=1)
+    # One filled path of rectangles in module units: the matrix maps (col, row) to the page,
+    # so every coordinate is a small integer (compact, exact) - PDF operators written directly
+    # because 300 reportlab path.rect() calls per label cost more than the QR itself.
+    ops = [f"q {module:.4f} 0 0 {-module:.4f} {qx:.4f} {qtop:.4f} cm"]
+    ops += [f"{col} {r} {length} 1 re" for r, col, length in _runs(matrix)]
+    ops.append("f Q")
+    c.setFillGray(0)
+    c.addLiteral("\n".join(ops))
     for item in layout.texts:
         text.draw(c, x0 + item.x, y0 + h - item.baseline, item)
     if outline:
@@ -484,14 +496,13 @@ def _label_image(spec: LabelSpec, fmt: str, dpi: int, fonts: FontSet) -> Image.I
 
     w_pt, h_pt = w_px / px_per_pt, h_px / px_per_pt
     layout = _layout(spec, w_pt, h_pt, thermal.padding_mm * mm, measure)
-    qr = make_qr(spec.payload)
-    matrix = qr.get_matrix()
+    version, matrix = _matrix(spec.payload)
     n = len(matrix)
     side_px = int(layout.qr_side * px_per_pt)
     module = side_px // (n + 2 * QUIET_ZONE)
     if module < 2:
         raise LabelRenderError(
-            f"The QR code (version {qr.version}) is too dense for a {fmt} label at {dpi} dpi: "
+            f"The QR code (version {version}) is too dense for a {fmt} label at {dpi} dpi: "
             "use a shorter payload or the 300 dpi printer."
         )
     img = Image.new("1", (w_px, h_px), 1)
