@@ -15,13 +15,13 @@ from fleet.capacity.model import (
     PURCHASABLE_RAM_MB,
     Verdict,
     estimate,
+    judge,
     max_teis_ok,
     memory_curve,
     ram_recommendation,
     recommended_ram_mb,
     working_memory,
 )
-from fleet.capacity.model import _assess as assess
 
 PROPS = settings(database=None, deadline=None, max_examples=150)
 TEI_MAX = WORKLOAD_RANGES["teis"][2]
@@ -29,7 +29,7 @@ TEI_MAX = WORKLOAD_RANGES["teis"][2]
 
 def rank(device, workload, coefficients=DEFAULT):
     """Verdict rank only (ok 0, marginal 1, insufficient 2), cheaper than estimate()."""
-    return assess(device, workload, coefficients).verdict.rank
+    return judge(device, workload, coefficients).verdict.rank
 
 
 def grow(workload, name, extra):
@@ -78,7 +78,7 @@ def test_ram_across_every_purchasable_size_is_monotone(device, workload):
 def healthy_device(ram_mb, form_factor, workload):
     """Android 8+, free storage comfortably above what the workload needs (or None if the
     workload needs more than the accepted maximum), total storage 32 GB."""
-    needed = assess(DeviceSpec(ram_mb=ram_mb, api_level=30), workload, DEFAULT).storage_needed_mb
+    needed = judge(DeviceSpec(ram_mb=ram_mb, api_level=30), workload, DEFAULT).storage_needed_mb
     free = DEFAULT.storage_reserve_mb + needed / DEFAULT.storage_ok_fraction + 1
     if free > DEVICE_RANGES["free_storage_mb"][2]:
         return None
