@@ -98,6 +98,7 @@ class SimPhone:
         self.received_bytes = 0
         self.trusted_keys: list = []
         self.events: list[str] = []
+        self.services: list[str] = []  # every service the host opened, in order
         self.link = None  # set by the Simulator: tells the adb server about (un)plugging
         self._tasks: set[asyncio.Task] = set()
         self._uids: dict[str, int] = {}
@@ -179,7 +180,7 @@ class SimPhone:
             self.pm.check_install(
                 info,
                 size=size,
-                free_bytes=self.free_kb() * 1024 + (size if keep_file else 0),
+                free_bytes=self.free_kb() * 1024,
                 replace="-r" in flags or api >= 26,
                 downgrade="-d" in flags,
             )

@@ -225,6 +225,7 @@ class Connection:
             stream = Stream(self, local_id, msg.arg0)
             self.streams[local_id] = stream
             name = msg.data.rstrip(b"\0").decode("utf-8", "replace")
+            self.phone.services.append(name)
             task = asyncio.get_running_loop().create_task(self._serve(stream, name))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
