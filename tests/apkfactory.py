@@ -372,6 +372,8 @@ class ApkFactory:
         entries ``assets/e/<n>``. The sizes in the ZIP headers are true: a reader that trusts
         them, or one that inflates, both meet the full size. With ``sign=True`` the result is
         re-signed (v2+v3) so only the ZIP limits can refuse it.
+
+        See :meth:`lying_manifest` for a bomb whose headers understate the size.
         """
         spec_base = base
         if spec_base is None:
@@ -408,6 +410,40 @@ class ApkFactory:
                 "--out", str(out), str(raw),
             ]
         )  # fmt: skip
+        return out
+
+    def lying_manifest(self, inflated_bytes: int = 64 * MiB, declared_bytes: int = 4096) -> Path:
+        """An unsigned APK whose AndroidManifest.xml inflates to ``inflated_bytes`` zeros while
+        its local and central headers declare ``declared_bytes``: a bomb that passes size
+        limits read from the central directory, so only a reader that stops at the declared
+        size (and then fails the CRC) is safe from it."""
+        base = self.unsigned(ApkSpec(package="org.fleet.liar", version_code=1))
+        out = self._new_path("lying-manifest")
+        with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                if info.filename == "AndroidManifest.xml":
+                    continue
+                dst.writestr(info, src.read(info.filename))
+            info = zipfile.ZipInfo("AndroidManifest.xml", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with dst.open(info, "w") as fh:
+                zero = bytes(MiB)
+                for _ in range(inflated_bytes // MiB):
+                    fh.write(zero)
+        data = bytearray(out.read_bytes())
+        name = b"AndroidManifest.xml"
+        patched = 0
+        for sig, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            name_at = 30 if sig == b"PK\x03\x04" else 46
+            pos = data.find(sig)
+            while pos != -1:
+                if data[pos + name_at : pos + name_at + len(name)] == name:
+                    struct.pack_into("<I", data, pos + size_at, declared_bytes)
+                    patched += 1
+                pos = data.find(sig, pos + 4)
+        if patched != 2:
+            raise RuntimeError(f"expected to patch 2 headers, patched {patched}")
+        out.write_bytes(bytes(data))
         return out
 
 

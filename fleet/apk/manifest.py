@@ -1,8 +1,10 @@
 """Read an APK's binary AndroidManifest.xml with androguard's AXML parser.
 
 Only ``AndroidManifest.xml`` (and ``resources.arsc`` when an attribute is a resource reference)
-is read, through Python's ``zipfile`` whose reads stop at the size declared in the central
-directory, after :mod:`fleet.apk.zipcheck` has bounded those sizes. androguard's ``APK`` class is
+is read, in 64 KiB steps through Python's ``zipfile`` (each step inflates at most 64 KiB, and
+reading stops at the size declared in the central directory, then checks the CRC), and never
+more than ``max_bytes`` (:class:`fleet.apk.zipcheck.ZipLimits`). So an entry whose headers
+understate its size cannot make the parser inflate more than that. androguard's ``APK`` class is
 not used because it reads the whole file into memory first.
 
 The fields and their defaults follow Android's manifest reference and what ``aapt dump badging``
@@ -93,10 +95,31 @@ def native_abis(names) -> list[str]:
     return sorted({m.group(1) for n in names if (m := _LIB_RE.match(n))})
 
 
-def read_manifest(zf: zipfile.ZipFile) -> ManifestInfo:
-    """Parse the manifest of an open APK. Raises :class:`ManifestError` with a plain reason."""
+READ_STEP = 64 * 1024
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+def read_entry_bounded(zf: zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
+    """Read one entry in 64 KiB steps, refusing more than ``max_bytes`` inflated bytes.
+
+    Raises KeyError (no such entry), :class:`ManifestError` (too large), zipfile.BadZipFile
+    (CRC mismatch, e.g. headers that lie about the size).
+    """
+    parts, total = [], 0
+    with zf.open(name) as fh:
+        while chunk := fh.read(READ_STEP):
+            total += len(chunk)
+            if total > max_bytes:
+                raise ManifestError(f"{name} inflates to more than {max_bytes} bytes")
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def read_manifest(zf: zipfile.ZipFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ManifestInfo:
+    """Parse the manifest of an open APK. Raises :class:`ManifestError` with a plain reason,
+    or zipfile.BadZipFile for a corrupt entry."""
     try:
-        data = zf.read(MANIFEST_ENTRY)
+        data = read_entry_bounded(zf, MANIFEST_ENTRY, max_bytes)
     except KeyError:
         raise ManifestError(f"no {MANIFEST_ENTRY} in the APK") from None
     printer = AXMLPrinter(data)
@@ -109,7 +132,7 @@ def read_manifest(zf: zipfile.ZipFile) -> ManifestInfo:
     def load_arsc():
         if not arsc_cache:
             try:
-                arsc_cache.append(ARSCParser(zf.read(ARSC_ENTRY)))
+                arsc_cache.append(ARSCParser(read_entry_bounded(zf, ARSC_ENTRY, max_bytes)))
             except KeyError:
                 arsc_cache.append(None)
         return arsc_cache[0]

@@ -235,7 +235,7 @@ def vet_apk(
 
         # 2. Manifest.
         try:
-            manifest = read_manifest(zf)
+            manifest = read_manifest(zf, max_bytes=limits.max_manifest_bytes)
         except (ManifestError, zipfile.BadZipFile, OSError, EOFError) as exc:
             report.add(CheckResult(CHECK_MANIFEST, FAIL, f"manifest unreadable: {exc}"))
             manifest = None

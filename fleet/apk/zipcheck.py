@@ -1,9 +1,11 @@
 """ZIP soundness and ZIP-bomb limits, judged from the central directory before anything inflates.
 
 Only the central directory is read (``zipfile.ZipFile`` parses it without decompressing). Each
-entry's declared uncompressed size is trusted for the limits because every later reader in
-fleet goes through ``zipfile``, whose reads stop at that declared size (a lying header cannot
-make it inflate more), and apksigner verifies entries in bounded buffers.
+entry's declared uncompressed size is used for the limits; headers that understate the size do
+not get past them either: the manifest parser inflates in 64 KiB steps up to the declared size
+and then fails the CRC (:func:`fleet.apk.manifest.read_entry_bounded`), and apksigner inflates
+into buffers of the declared size and refuses the entry ("Insufficient space in output
+buffer").
 
 Default limits (:class:`ZipLimits`) are generous for real APKs: the DHIS2 Capture app has a few
 thousand entries and inflates to well under 200 MB; DEFLATE cannot compress by more than about

@@ -98,6 +98,16 @@ def test_size_limit_stops_reading_and_leaves_nothing(tmp_path):
     assert list(tmp_path.rglob("*")) == []
 
 
+def test_client_disconnect_mid_upload_leaves_nothing(tmp_path):
+    def dropped():
+        yield from generated_chunks(2 * MiB)
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        ApkStore(tmp_path).store_stream(dropped(), max_bytes=10 * MiB)
+    assert list(tmp_path.rglob("*")) == []
+
+
 def test_exactly_at_limit_is_accepted(tmp_path):
     stored = ApkStore(tmp_path).store_stream(generated_chunks(3 * MiB), max_bytes=3 * MiB)
     assert stored.size == 3 * MiB

@@ -158,6 +158,23 @@ def test_zip_bomb_refused_before_expansion(apk_factory):
     assert elapsed < 2.0, elapsed
 
 
+def test_bomb_with_lying_headers_is_not_inflated(apk_factory):
+    # Headers say AndroidManifest.xml is 4 KiB; its data inflates to 64 MiB.
+    liar = apk_factory.lying_manifest(inflated_bytes=64 * MiB, declared_bytes=4096)
+    tracemalloc.start()
+    report = vet_apk(liar)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert status(report, CHECK_ZIP) == PASS  # the declared sizes look harmless
+    assert status(report, CHECK_MANIFEST) == FAIL
+    assert "CRC" in report.get(CHECK_MANIFEST).reason
+    assert status(report, CHECK_SIGNATURE) == FAIL
+    raw = subprocess.run(["apksigner", "verify", str(liar)], capture_output=True, text=True)
+    assert report.signature.errors
+    assert all(e in raw.stdout + raw.stderr for e in report.signature.errors)
+    assert peak < 8 * MiB, peak
+
+
 def test_entry_count_bomb_refused(apk_factory):
     bomb = apk_factory.zip_bomb("entries", entries=25_000)
     report = vet_apk(bomb)
