@@ -6,7 +6,8 @@ sync, and the one DHIS2's "APK Distribution" web app writes:
 - namespace ``APK_DISTRIBUTION``, keys ``latestVersion`` and ``versions``
   (dhis2/apk-distribution-app ``src/shared/dataStore.js``; the SDK's test server serves
   ``/api/dataStore/APK_DISTRIBUTION/versions`` and ``.../latestVersion``,
-  dhis2/dhis2-android-sdk ``core/src/sharedTest/.../mockwebserver/Dhis2MockServer.kt``)
+  dhis2/dhis2-android-sdk ``Dhis2MockServer.kt``, package
+  ``org.hisp.dhis.android.core.mockwebserver``)
 - ``latestVersion`` = ``{"version": str, "downloadURL": str}``
   (dhis2-android-sdk ``core/src/main/java/org/hisp/dhis/android/network/settings/
   apkdistribution/LatestAppVersionDTO.kt``)
