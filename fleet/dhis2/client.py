@@ -268,6 +268,12 @@ class Dhis2Client:
                     f"{_short(exc)}",
                     url=url,
                 ) from exc
+            except requests.exceptions.RequestException as exc:  # broken body, bad chunking...
+                raise Dhis2ConnectionError(
+                    f"The connection to {self.base_url} failed during {method} "
+                    f"/api/{path.lstrip('/')}: {_short(exc)}",
+                    url=url,
+                ) from exc
 
             status = response.status_code
             if status >= 500:
@@ -388,6 +394,7 @@ class Dhis2Client:
             "organisationUnits",
             fields,
             page_size,
+            # a total order keeps pages stable; comma-separated orders: DHIS2 docs metadata.md
             {"order": "level:asc,id:asc"},
         )
 
