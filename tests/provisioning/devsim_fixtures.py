@@ -165,7 +165,7 @@ def devsim(tmp_path_factory, request):
         if connect:
             for serial in sim.serials:
                 phone = sim.phone(serial)
-                sim.connect(serial)
+                sim.connect(serial, timeout=1.0 if phone.faults.offline else None)
                 if not (phone.faults.offline or phone.faults.unauthorized):
                     server.wait_state(phone.adb_serial, "device")
         return sim

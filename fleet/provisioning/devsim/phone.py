@@ -261,8 +261,11 @@ class SimPhone:
             await self.link.connect(self.adb_serial)
 
     def trigger_unplug(self, reason: str) -> None:
-        """Unplug from inside a transport callback (runs as a separate task)."""
+        """Unplug from inside a service or transport callback: the connections drop at once
+        (the calling service task is cancelled); the rest runs as a separate task."""
         if self.plugged:
+            for conn in list(self.connections):
+                conn.abort()
             self._spawn(self.unplug(reason))
 
     def schedule_reboot(self) -> None:

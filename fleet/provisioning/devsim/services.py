@@ -50,7 +50,7 @@ def _streamed_install_argv(argv: list[str]) -> int | None:
 
 async def _maybe_unplug_for(phone: SimPhone, argv: list[str]) -> bool:
     if argv and phone.step_fault(argv[0]):
-        await phone.unplug(f"during {argv[0]}")
+        phone.trigger_unplug(f"during {argv[0]}")
         return True
     return False
 
@@ -168,7 +168,7 @@ async def streamed_install(phone: SimPhone, stream: Stream, argv: list[str], siz
             received += len(chunk)
             if fault_at is not None and received >= fault_at:
                 disk.unlink(missing_ok=True)
-                await phone.unplug("during install")
+                phone.trigger_unplug("during install")
                 return
     flags = [a for a in argv[3:] if a.startswith("-")]
     result = phone.install_file(disk, flags, keep_file=True)
@@ -178,7 +178,7 @@ async def streamed_install(phone: SimPhone, stream: Stream, argv: list[str], siz
 
 async def reboot_service(phone: SimPhone, stream: Stream, name: str) -> None:
     if phone.step_fault("reboot"):
-        await phone.unplug("during reboot")
+        phone.trigger_unplug("during reboot")
         return
     phone.schedule_reboot()
 
@@ -290,7 +290,7 @@ async def _sync_send(phone: SimPhone, stream: Stream, arg: str) -> bool:
                     fh.write(data)
                 if fault and received >= PUSH_FAULT_BYTES:
                     disk.unlink(missing_ok=True)
-                    await phone.unplug("during push")
+                    phone.trigger_unplug("during push")
                     return False
             elif ident == P.ID_DONE:
                 mtime = length
@@ -302,7 +302,7 @@ async def _sync_send(phone: SimPhone, stream: Stream, arg: str) -> bool:
     stream.throttle = False
     if fault:
         disk.unlink(missing_ok=True)
-        await phone.unplug("during push")
+        phone.trigger_unplug("during push")
         return False
     if not ok:
         disk.unlink(missing_ok=True)
@@ -329,7 +329,7 @@ async def _sync_recv(phone: SimPhone, stream: Stream, path: str) -> bool:
     else:
         payload_iter = _file_chunks(f.disk)
     if phone.step_fault("pull"):
-        await phone.unplug("during pull")
+        phone.trigger_unplug("during pull")
         return False
     for data in payload_iter:
         await stream.conn.pace(len(data))

@@ -63,8 +63,11 @@ class AdbServerLink:
         finally:
             writer.close()
 
-    async def connect(self, serial: str) -> str:
+    async def connect(self, serial: str, timeout: float | None = None) -> str:
+        """``adb connect``; adb answers once the phone is online (or gave up on it)."""
         try:
+            if timeout is not None:
+                return await asyncio.wait_for(self.request(f"host:connect:{serial}"), timeout)
             return await self.request(f"host:connect:{serial}")
         except (TimeoutError, OSError) as exc:
             log.warning("adb connect %s failed: %s", serial, exc)
@@ -202,15 +205,22 @@ class Simulator:
         return rows
 
     # -- control API ------------------------------------------------------------------------
-    def connect(self, serial: str) -> str:
-        """``adb connect`` the phone on the linked adb server; returns adb's answer."""
+    def connect(self, serial: str, timeout: float | None = None) -> str:
+        """``adb connect`` the phone on the linked adb server; returns adb's answer.
+
+        adb answers only once the handshake is done, so an ``offline`` phone makes it wait
+        (up to ``timeout`` seconds here; adb keeps the phone listed as offline)."""
         if self.link is None:
             raise RuntimeError("no adb server linked (adb_port not given)")
-        return self._call(self.link.connect(self.adb_serial(serial)))
+        return self._call(self.link.connect(self.adb_serial(serial), timeout))
 
     def connect_all(self) -> dict[str, str]:
         """``adb connect`` every plugged phone; ``{serial: adb's answer}``."""
-        return {s: self.connect(s) for s, ph in self.phones.items() if ph.plugged}
+        return {
+            s: self.connect(s, timeout=2.0 if ph.faults.offline else None)
+            for s, ph in self.phones.items()
+            if ph.plugged
+        }
 
     def disconnect(self, serial: str) -> str:
         if self.link is None:

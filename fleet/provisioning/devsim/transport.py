@@ -239,7 +239,6 @@ class Connection:
             limit = self.phone.faults.unplug_after_bytes
             if limit is not None and self.phone.received_bytes >= limit:
                 self.phone.trigger_unplug(f"after {self.phone.received_bytes} bytes")
-                self.abort()
                 return
             if stream is not None and not stream.closed:
                 stream.inbox.put_nowait(msg.data)
