@@ -45,6 +45,12 @@ DEFAULTS: dict[str, object] = {
     # Asset tag format for generated tags: prefix and zero-padded width (PH-000123).
     "ASSET_TAG_PREFIX": "PH-",
     "ASSET_TAG_WIDTH": 6,
+    # Cookies: HTTPS only, not readable by scripts, not sent on cross-site posts.
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
     # Default country for MSISDNs written without +CC (ISO 3166 alpha-2); empty means + required.
     "DEFAULT_REGION": "",
 }
@@ -110,8 +116,4 @@ def resolve_paths(app) -> None:
             data_dir / "fernet.key", lambda: Fernet.generate_key().decode()
         )
     cfg["MAX_CONTENT_LENGTH"] = max(int(cfg["MAX_UPLOAD_BYTES"]), int(cfg["MAX_APK_BYTES"]))
-    cfg.setdefault("SESSION_COOKIE_SECURE", True)
-    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    cfg.setdefault("REMEMBER_COOKIE_SECURE", True)
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)

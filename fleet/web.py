@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -95,9 +95,17 @@ def _security_headers(resp):
     return resp
 
 
+def _fresh_identity():
+    """Forget any identity cached in ``g``: an app context reused across requests (tests, a
+    CLI pushing one context) must not carry one caller's login into the next request."""
+    g.pop("_login_user", None)
+    g.pop("auth_via_token", None)
+
+
 def init_app(app: Flask) -> None:
     """Install handlers and template helpers on ``app``."""
     app.register_blueprint(bp)
+    app.before_request(_fresh_identity)
     api.handle_http_exception = handle_http_exception  # flask-smorest registers it app-wide
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(FleetError, handle_fleet_error)

@@ -239,3 +239,14 @@ def create_sim(db):
         return sim
 
     return make
+
+
+DB_FIXTURES = {"db", "app", "client", "runner", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that touches the database ``db`` so `make test` runs those again on
+    PostgreSQL."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)

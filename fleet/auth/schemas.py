@@ -38,7 +38,8 @@ class TokenSchema(ma.Schema):
 
 
 class TokenCreatedSchema(TokenSchema):
-    token = ma.fields.String(metadata={"description": "The token; shown only in this answer."})
+    token = ma.fields.Function(lambda t: t.plain_token,
+                               metadata={"description": "The token; shown only in this answer."})
 
 
 class TokenCreateArgs(ma.Schema):
