@@ -84,6 +84,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)  # before CSRF: every login attempt counts, token or not
     csrf.init_app(app)
     from fleet.i18n import select_locale, select_timezone
 
@@ -93,8 +95,6 @@ def _init_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    limiter.init_app(app)
 
 
 def _register_domains(app: Flask) -> None:
@@ -104,6 +104,7 @@ def _register_domains(app: Flask) -> None:
     from fleet.auth import api as auth_api
     from fleet.auth import cli as auth_cli
     from fleet.auth import views as auth_views
+    from fleet.capacity import cli as capacity_cli
     from fleet.extensions import api
     from fleet.inventory import api as inventory_api
     from fleet.inventory import cli as inventory_cli
@@ -127,5 +128,5 @@ def _register_domains(app: Flask) -> None:
         api.register_blueprint(blp)
     for bp in (auth_views.bp, audit_views.bp, inventory_views.bp, api_docs.bp):
         app.register_blueprint(bp)
-    for command in (*auth_cli.commands, *inventory_cli.commands):
+    for command in (*auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity):
         app.cli.add_command(command)

@@ -33,7 +33,7 @@ def upgrade_database() -> None:
     """Apply every Alembic migration (creates the database on first run)."""
     from flask_migrate import upgrade
 
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
 
 
 @main.command("init")

@@ -13,7 +13,7 @@ from fleet.auth import operations as ops
 from fleet.auth.access import actor, require
 from fleet.auth.models import ROLES, ApiToken, User
 from fleet.errors import FleetError
-from fleet.extensions import db, limiter
+from fleet.extensions import csrf, db, limiter
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -25,9 +25,12 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@csrf.exempt  # checked below, after the rate limit, so refused attempts count too
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     if request.method == "POST":
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
         user = ops.authenticate(request.form.get("username", ""), request.form.get("password", ""))
         db.session.commit()  # failure counters or last_login_at
         if user is None:
