@@ -2,8 +2,8 @@
 
 Each renderer copies the layout of a transcript in ``transcripts/`` (sources in
 ``transcripts/SOURCES.md``): ``getprop`` (``[key]: [value]`` sorted), ``dumpsys battery``
-(BatteryService.dumpInternal: extra "Dock powered" from Android 13, "Charging state/policy",
-"Capacity level" from 14), ``/proc/meminfo`` (Linux ``meminfo_proc_show``: 3.18 fields on
+(BatteryService.dumpInternal: extra "Dock powered" from Android 13, "Charging state/policy"
+from 14), ``/proc/meminfo`` (Linux ``meminfo_proc_show``: 3.18 fields on
 Android 8, 4.14/5.x fields later), toybox ``df``, ``pm list packages``, ``dumpsys package``,
 ``dumpsys meminfo <pkg>``, ``uptime`` and the libbinder ``Parcel`` text dump of
 ``service call``.
@@ -154,15 +154,7 @@ def render_battery(p: PhoneProfile, api_level: int) -> str:
         f"  technology: {b.technology}",
     ]
     if api_level >= 34:
-        lines += ["  Charging state: 1", "  Charging policy: 1", "  Capacity level: 3"]
-    if p.manufacturer == "samsung":
-        lines += [
-            f"  mSecPlugTypeSummary: {2 if plugged == 'usb' else 0}",
-            "  LED Charging: true",
-            "  LED Low Battery: true",
-            "  current now: 0",
-            "  charge counter: 0",
-        ]
+        lines += ["  Charging state: 1", "  Charging policy: 1"]
     return "\n".join(lines) + "\n"
 
 
