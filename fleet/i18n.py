@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_login import current_user
 
 
@@ -10,6 +10,8 @@ def select_locale() -> str:
     """``?lang=xx`` (remembered in the session), else the user's saved locale, else the
     browser's Accept-Language among ``LANGUAGES``, else ``DEFAULT_LOCALE``."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI and scheduled jobs
+        return current_app.config["DEFAULT_LOCALE"]
     asked = request.args.get("lang")
     if asked in languages:
         session["lang"] = asked

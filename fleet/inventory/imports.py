@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,7 +91,9 @@ MAX_ROWS = 100_000
 
 
 def _norm(header: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(header or "").lower())
+    """'Téléphone ' -> 'telephone', 'IMEI 1' -> 'imei1', 'Serial No.' -> 'serialno'."""
+    text = unicodedata.normalize("NFKD", str(header or "")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
 @dataclass
@@ -311,7 +314,8 @@ def import_table(kind: str, filename: str, data: bytes, *, actor, dry_run: bool 
         if report.total_rows > MAX_ROWS:
             raise InvalidInput(_l("A sheet may hold at most %(n)d rows.", n=MAX_ROWS))
         values = {f: (cells[i] if i < len(cells) else None) for i, f in mapping.items()}
-        values = _clean(kind, {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()})
+        values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+        values = _clean(kind, {k: v for k, v in values.items() if v not in (None, "")})
         try:
             parsed.append((number, schema.load(values)))
         except ma.ValidationError as exc:
