@@ -214,11 +214,10 @@ class _Styles:
     def __init__(self, fonts: FontSet):
         self.fonts = fonts
         regular, bold = fonts.reportlab_names()
-        family = f"{regular}-family"
-        if family not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFontFamily(
-                regular, normal=regular, bold=bold, italic=regular, boldItalic=bold
-            )
+        # so <b> in Paragraph markup selects the bold file (idempotent)
+        pdfmetrics.registerFontFamily(
+            regular, normal=regular, bold=bold, italic=regular, boldItalic=bold
+        )
         self.regular, self.bold = regular, bold
         self.body = ParagraphStyle("body", fontName=regular, fontSize=9.5, leading=12.5)
         self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9.5)
