@@ -58,9 +58,11 @@ def test_streamed_install_replace_downgrade(server, devsim, apk_factory, api):
     assert "INSTALL_FAILED_VERSION_DOWNGRADE" in got.stderr + got.stdout
     assert versions(server, ser) == {"com.dhis2": 11}
 
+    # -d is honoured on a user build only when the installed version is debuggable
     got = server.run("-s", ser, "install", "-r", "-d", str(v10))
-    assert got.returncode == 0 and "Success" in got.stdout
-    assert versions(server, ser) == {"com.dhis2": 10}
+    assert got.returncode != 0
+    assert "INSTALL_FAILED_VERSION_DOWNGRADE" in got.stderr + got.stdout
+    assert versions(server, ser) == {"com.dhis2": 11}
 
     opened = sim.phone(sim.serials[0]).services
     installs = [s for s in opened if "install" in s and "settings" not in s]
@@ -70,8 +72,8 @@ def test_streamed_install_replace_downgrade(server, devsim, apk_factory, api):
     assert all(f"-S {v10.stat().st_size}" in s.replace("\0", " ") for s in installs[2:])
 
     dump = server.run("-s", ser, "shell", "dumpsys package com.dhis2", check=True).stdout
-    assert "versionName=3.4.1" in dump
-    assert "versionCode=10" in dump
+    assert "versionName=3.4.2" in dump
+    assert "versionCode=11" in dump
 
 
 def test_wrong_signer_and_old_sdk(server, devsim, apk_factory, signing_keys):
@@ -167,3 +169,28 @@ def test_adbutils_install_remote(adb_server, devsim, apk_factory):
     assert d.shell("pm list packages --show-versioncode org.fleet.remote") == (
         "package:org.fleet.remote versionCode:2"
     )
+
+
+def test_downgrade_with_d_needs_debuggable(adb_server, devsim, apk_factory):
+    user, rooted = profile(29), profile(31, rooted=True)
+    sim = devsim([user, rooted])
+    dbg5 = apk_factory.build(package="org.fleet.dbg", version_code=5, debuggable=True)
+    dbg4 = apk_factory.build(package="org.fleet.dbg", version_code=4, debuggable=True)
+    rel5 = apk_factory.build(package="org.fleet.rel", version_code=5)
+    rel4 = apk_factory.build(package="org.fleet.rel", version_code=4)
+    u, r = sim.adb_serial(user.serial), sim.adb_serial(rooted.serial)
+    for apk in (dbg5, rel5):
+        assert adb_server.run("-s", u, "install", str(apk)).returncode == 0
+        assert adb_server.run("-s", r, "install", str(apk)).returncode == 0
+    # user build: a debuggable predecessor may be downgraded with -d, a release one may not
+    assert adb_server.run("-s", u, "install", "-d", str(dbg4)).returncode == 0
+    refused = adb_server.run("-s", u, "install", "-d", str(rel4))
+    assert "INSTALL_FAILED_VERSION_DOWNGRADE" in refused.stdout + refused.stderr
+    # ro.debuggable=1 build (the rooted profile): -d is honoured for any package
+    assert adb_server.run("-s", r, "install", "-d", str(rel4)).returncode == 0
+    assert versions(adb_server, r)["org.fleet.rel"] == 4
+    # -R refuses to replace an installed package
+    adb_server.run("-s", u, "push", str(rel5), "/data/local/tmp/rel5.apk", check=True)
+    again = adb_server.run("-s", u, "shell", "pm install -R /data/local/tmp/rel5.apk")
+    assert again.returncode != 0
+    assert "INSTALL_FAILED_ALREADY_EXISTS" in again.stdout

@@ -49,6 +49,7 @@ class ApkInfo:
     signer_der: bytes | None
     signing_version: int
     permissions: list[str]
+    debuggable: bool = False
 
 
 def parse_apk(path: Path) -> ApkInfo:
@@ -99,6 +100,7 @@ def parse_apk(path: Path) -> ApkInfo:
         signer_der=der,
         signing_version=version,
         permissions=list(apk.get_permissions()),
+        debuggable=str(apk.get_attribute_value("application", "debuggable")).lower() == "true",
     )
 
 
@@ -123,6 +125,7 @@ class InstalledPackage:
     last_update_time: float = field(default_factory=time.time)
     installer: str | None = None
     apk_file: Path | None = None
+    debuggable: bool = False
 
 
 def _code_path(name: str, api_level: int) -> str:
@@ -151,6 +154,7 @@ def from_profile(pkg: Package, api_level: int) -> InstalledPackage:
         system=pkg.system,
         signature_hash=java_signature_hash(bytes.fromhex(signer)),
         permissions=list(pkg.permissions),
+        debuggable=pkg.debuggable,
         first_install_time=time.time() - 86400 * 30,
         last_update_time=time.time() - 86400 * 30,
     )
@@ -159,8 +163,10 @@ def from_profile(pkg: Package, api_level: int) -> InstalledPackage:
 class PackageManager:
     """Installed packages of one phone and the install rules of its Android version."""
 
-    def __init__(self, api_level: int, packages: list[InstalledPackage]):
+    def __init__(self, api_level: int, packages: list[InstalledPackage], *,
+                 build_debuggable: bool = False):  # fmt: skip
         self.api_level = api_level
+        self.build_debuggable = build_debuggable
         self.packages: dict[str, InstalledPackage] = {p.name: p for p in packages}
 
     def used_bytes(self) -> int:
@@ -171,6 +177,11 @@ class PackageManager:
         self, info: ApkInfo, *, size: int, free_bytes: int, replace: bool, downgrade: bool
     ) -> None:
         """Apply Android's install checks; raises :class:`InstallError` on refusal.
+
+        ``replace=False`` is ``pm install -R`` (or Android < 8 without ``-r``). ``downgrade``
+        (``-d``) is honoured only as ``PackageManagerServiceUtils.isDowngradePermitted`` does on
+        a user build: when the installed version is debuggable or the build is
+        (``ro.debuggable=1``, which rooted profiles report).
 
         Space rule: PackageManager needs the APK plus room for its dex output; like
         ``PackageHelper.resolveInstallVolume`` on low storage we require 2x the APK size free.
@@ -192,7 +203,7 @@ class PackageManager:
             )
         old = self.packages.get(info.package)
         if old is not None:
-            if not replace and self.api_level < 26:
+            if not replace:
                 raise InstallError(
                     "INSTALL_FAILED_ALREADY_EXISTS",
                     f"Attempt to re-install {info.package} without first uninstalling.",
@@ -206,7 +217,8 @@ class PackageManager:
                     else f"Package {info.package} signatures do not match the previously "
                     "installed version; ignoring!",
                 )
-            if info.version_code < old.version_code and not downgrade:
+            permitted = downgrade and (self.build_debuggable or old.debuggable)
+            if info.version_code < old.version_code and not permitted:
                 raise InstallError(
                     "INSTALL_FAILED_VERSION_DOWNGRADE",
                     f"Downgrade detected: Update version code {info.version_code} is older "
@@ -238,6 +250,7 @@ class PackageManager:
             first_install_time=old.first_install_time if old else now,
             last_update_time=now,
             apk_file=apk_file,
+            debuggable=info.debuggable,
         )
         self.packages[info.package] = pkg
         log.debug("installed %s versionCode %s", info.package, info.version_code)

@@ -84,7 +84,7 @@ class SimPhone:
         self.props = build_props(profile)
         api = profile.api_level
         pkgs = [from_profile(p, api) for p in (*SYSTEM_PACKAGES, *profile.packages)]
-        self.pm = PackageManager(api, pkgs)
+        self.pm = PackageManager(api, pkgs, build_debuggable=profile.rooted)
         self._base_pm_bytes = self.pm.used_bytes()
         self.settings = default_settings(profile)
         self.lock_pin: str | None = profile.screen_lock_pin
@@ -181,7 +181,7 @@ class SimPhone:
                 info,
                 size=size,
                 free_bytes=self.free_kb() * 1024,
-                replace="-r" in flags or api >= 26,
+                replace="-R" not in flags and ("-r" in flags or api >= 24),
                 downgrade="-d" in flags,
             )
         except InstallError as exc:

@@ -62,6 +62,7 @@ class Package:
     size_bytes: int = 20 * 1024 * 1024
     system: bool = False
     permissions: list[str] = field(default_factory=list)
+    debuggable: bool = False
 
 
 @dataclass
