@@ -226,3 +226,17 @@ def test_privacy_labels_decode_to_tag_and_url(tools):
     }
     png = render_label_png(spec, "thermal-50x25", dpi=203)
     assert tools.decode(png) == [spec.payload]
+
+
+def test_pillow_shapes_arabic_with_raqm():
+    # Arabic on labels (and the RTL images in PDFs) needs Pillow's raqm layout, which loads
+    # the system's libfribidi (Debian libfribidi0) at run time.
+    from PIL import ImageFont, features
+
+    from fleet.labels.fonts import FontSet, pil_font
+
+    assert features.check("raqm"), "Pillow has no raqm layout: apt-get install libfribidi0"
+    path = FontSet.default().regular
+    shaped = pil_font(path, 40).getlength("فاطمة")
+    basic = ImageFont.truetype(str(path), 40, layout_engine=ImageFont.Layout.BASIC)
+    assert shaped != basic.getlength("فاطمة")  # joined forms have other advances
