@@ -171,7 +171,8 @@ def register_sim(args):
 
 
 @sims.get("/sims/<ref>")
-@sims.response(200, SimSecretsSchema, description="PIN/PUK only for logistics and admin.")
+@sims.alt_response(200, schema=SimSecretsSchema,
+                   description="sim_pin/sim_puk only for roles that may see secrets.")
 @require("read")
 def get_sim(ref):
     return _sim_schema()().dump(ops.find_sim(ref))

@@ -339,9 +339,9 @@ def org_units():
 
 # ---- import and export ---------------------------------------------------------------------
 
-@bp.route("/import", methods=["GET", "POST"])
+@bp.route("/import", methods=["GET", "POST"], endpoint="imports")
 @require("read")
-def imports():
+def import_page():
     report = None
     if request.method == "POST":
         if not current_user.can("inventory:write"):
