@@ -105,3 +105,11 @@ def test_adbutils_client(server, devsim, tmp_path):
         assert d.sync.stat("/sdcard/Download/x.bin").size == len(data)
         names = [e.path for e in d.sync.list("/sdcard/Download")]
         assert "x.bin" in names
+
+
+def test_shell_without_command_reads_stdin(server, devsim):
+    sim = devsim(count=1, server=server)
+    ser = sim.adb_serial(sim.serials[0])
+    got = server.run("-s", ser, "shell", input=b"getprop ro.serialno\nexit 4\n", timeout=30)
+    assert got.stdout == sim.serials[0] + "\n"
+    assert got.returncode == 4

@@ -59,7 +59,7 @@ async def shell_service(phone: SimPhone, stream: Stream, name: str) -> None:
     opts, command = shell_args(name)
     v2 = "v2" in opts
     if not command.strip():
-        await interactive_shell(phone, stream, v2)
+        await interactive_shell(phone, stream, v2, pty="raw" not in opts)
         return
     try:
         argv = shlex.split(command)
@@ -82,15 +82,17 @@ async def shell_service(phone: SimPhone, stream: Stream, name: str) -> None:
         await stream.send(result.combined.encode())
 
 
-async def interactive_shell(phone: SimPhone, stream: Stream, v2: bool) -> None:
-    """``adb shell`` with no command: a prompt, one command per line, ``exit`` ends."""
-    prompt = f"{phone.profile.device}:/ $ "
+async def interactive_shell(phone: SimPhone, stream: Stream, v2: bool, *, pty: bool) -> None:
+    """``adb shell`` with no command: one command per line, ``exit`` ends. With a pty (a
+    terminal on the host) mksh prints its ``device:/ $`` prompt; piped (``raw``) it does not."""
+    prompt = f"{phone.profile.device}:/ $ " if pty else ""
 
     async def out(text: str) -> None:
         data = text.encode()
         await stream.send(P.shell_packet(P.SHELL_STDOUT, data) if v2 else data)
 
-    await out(prompt)
+    if prompt:
+        await out(prompt)
     pending = b""
     while True:
         chunk = await stream.recv()
@@ -118,7 +120,8 @@ async def interactive_shell(phone: SimPhone, stream: Stream, v2: bool) -> None:
             if text:
                 result = phone.shell.run(text)
                 await out(result.combined)
-            await out(prompt)
+            if prompt:
+                await out(prompt)
 
 
 async def exec_service(phone: SimPhone, stream: Stream, name: str) -> None:
