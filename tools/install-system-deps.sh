@@ -5,7 +5,7 @@ set -euo pipefail
 what=${1:-run}
 run_pkgs=(python3 python3-venv python3-dev gcc fonts-dejavu-core)
 test_pkgs=(adb apksigner aapt zipalign android-framework-res zbar-tools poppler-utils chromium
-           openssh-server nginx ffmpeg postgresql procps)
+           openssh-server nginx ffmpeg postgresql procps libfribidi0)
 pkgs=("${run_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()
