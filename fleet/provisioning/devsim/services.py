@@ -174,7 +174,7 @@ async def streamed_install(phone: SimPhone, stream: Stream, argv: list[str], siz
                 phone.trigger_unplug("during install")
                 return
     flags = [a for a in argv[3:] if a.startswith("-")]
-    result = phone.install_file(disk, flags, keep_file=True)
+    result = await phone.install_file_async(disk, flags, keep_file=True)
     disk.unlink(missing_ok=True)
     await stream.send((result + "\n").encode())
 
