@@ -250,3 +250,53 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """fleet served over HTTPS (self-signed) from a thread, with CSRF and secure cookies on as
+    in production, on its own SQLite file. Yields (base_url, admin username, password)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from fleet.cli import upgrade_database
+    from fleet.server import ensure_self_signed_cert
+
+    root = tmp_path_factory.mktemp("live")
+    application = make_test_app(root, f"sqlite:///{root / 'live.sqlite3'}", TESTING=False,
+                                WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True,
+                                REMEMBER_COOKIE_SECURE=True)
+    with application.app_context():
+        upgrade_database()
+        from fleet.auth.operations import create_user as _create
+
+        _create("admin", PASSWORD, "admin", actor=None)
+        _db.session.commit()
+    cert, key = root / "cert.pem", root / "key.pem"
+    ensure_self_signed_cert(cert, key)
+    server = make_server("127.0.0.1", 0, application, threaded=True,
+                         ssl_context=(str(cert), str(key)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.fleet_app = application
+    yield f"https://localhost:{server.server_port}", server
+    server.shutdown()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's headless Chromium driven by Playwright. Fails (never skips) when missing."""
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(exe).exists(), "Debian chromium is required: apt-get install chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
