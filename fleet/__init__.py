@@ -105,7 +105,9 @@ def _register_domains(app: Flask) -> None:
     from fleet.auth import api as auth_api
     from fleet.auth import cli as auth_cli
     from fleet.auth import views as auth_views
+    from fleet.capacity import api as capacity_api
     from fleet.capacity import cli as capacity_cli
+    from fleet.capacity import views as capacity_views
     from fleet.extensions import api
     from fleet.inventory import api as inventory_api
     from fleet.inventory import cli as inventory_cli
@@ -125,9 +127,9 @@ def _register_domains(app: Flask) -> None:
         }},
         "security": [{"bearer": []}, {"session": []}],
     })
-    for blp in (auth_api.blp, *inventory_api.blueprints):
+    for blp in (auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints):
         api.register_blueprint(blp)
-    for bp in (auth_views.bp, audit_views.bp, inventory_views.bp, api_docs.bp):
+    for bp in (auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp):
         app.register_blueprint(bp)
     for command in (*auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity):
         app.cli.add_command(command)

@@ -1,14 +1,20 @@
-"""``fleet capacity ...`` commands: the planner's calculator on the command line.
+"""``fleet capacity ...`` commands: the planner's calculator and the fleet report.
 
-The group ``capacity`` is registered by the app factory/CLI root; it needs no app context.
+The group ``capacity`` is registered by the app factory. ``estimate`` needs no app context (it
+uses the coefficients in force when one is there, the defaults otherwise); ``report`` reads the
+inventory.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
+from flask import has_app_context
+from flask.cli import with_appcontext
 
+from .coefficients import DEFAULT
 from .inputs import FORM_FACTORS, CapacityInputError, DeviceSpec, Workload
 from .model import estimate
 
@@ -102,8 +108,92 @@ def estimate_command(
     except CapacityInputError as exc:
         option = "--" + exc.field.replace("_", "-").replace("encrypt-db", "encrypt")
         raise click.BadParameter(exc.message, param_hint=option) from exc
-    result = estimate(device, workload)
+    if has_app_context():
+        from .operations import active_coefficients
+
+        coefficients = active_coefficients()
+    else:
+        coefficients = DEFAULT
+    result = estimate(device, workload, coefficients)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(result.explain())
+
+
+@capacity.command("report")
+@click.option("--district", default=None, help="District name, code or DHIS2 UID.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
+    help="Write the per-device report in this format to --out (default: from --out's suffix).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="File for the CSV/XLSX export.",
+)
+@with_appcontext
+def report_command(district: str | None, fmt: str | None, out: Path | None) -> None:
+    """Fleet capacity report: every device with a holder whose workload is recorded, its
+    verdict by district, phones at risk and RAM sizes to procure. Prints a summary; with
+    --out also writes one row per device. Exit status 2 for an unknown district."""
+    from fleet.errors import NotFound
+
+    from .report import export_report, fleet_report
+
+    if fmt and out is None:
+        raise click.UsageError("--format needs --out FILE")
+    if out is not None and fmt is None:
+        fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
+    try:
+        report = fleet_report(district)
+    except NotFound as exc:
+        raise click.BadParameter(str(exc.message), param_hint="--district") from exc
+    click.echo(summary_text(report))
+    if out is not None:
+        out.write_bytes(export_report(report, fmt))
+        click.echo(f"wrote {out} ({len(report.rows)} devices, {fmt})")
+
+
+def summary_text(report) -> str:
+    """Plain-text summary of a FleetReport: totals, procurement, then each district and its
+    devices (verdict, RAM, API level, holder, TEIs, recommended RAM). Unknown figures are
+    printed ``unknown``."""
+    c = report.counts
+    lines = [
+        f"Capacity report{' for ' + report.district_filter if report.district_filter else ''}: "
+        f"{len(report.rows)} devices judged - ok {c['ok']}, marginal {c['marginal']}, "
+        f"insufficient {c['insufficient']}, unknown {c['unknown']}; "
+        f"at risk {report.at_risk}.",
+    ]
+    if report.without_workload:
+        lines.append(f"Not judged: {report.without_workload} devices whose holder has no workload.")
+    if report.procurement:
+        lines.append("To procure (one phone per holder not at ok):")
+        lines.extend(f"  {ram} MB RAM: {n}" for ram, n in report.procurement)
+    else:
+        lines.append("To procure: nothing.")
+    if report.not_fixable_by_ram:
+        tags = ", ".join(r.device.asset_tag for r in report.not_fixable_by_ram)
+        lines.append(f"No RAM makes these ok (reduce org units assigned): {tags}")
+    for g in report.groups:
+        gc = g.counts
+        lines.append(
+            f"{g.name}: ok {gc['ok']}, marginal {gc['marginal']}, "
+            f"insufficient {gc['insufficient']}, unknown {gc['unknown']}; at risk {g.at_risk}"
+        )
+        for r in g.rows:
+            d = r.device
+            ram = "unknown" if d.ram_mb is None else f"{d.ram_mb} MB"
+            api = "unknown" if d.api_level is None else str(d.api_level)
+            rec = r.judged.recommended_ram_mb
+            lines.append(
+                f"  {d.asset_tag:<12} {r.verdict:<12} RAM {ram:<9} API {api:<7} "
+                f"{r.holder.name} ({r.holder.expected_teis:,} TEIs)"
+                + (f" -> recommended {rec} MB" if rec and r.judged.at_risk else "")
+            )
+    lines.append(
+        "Coefficients: "
+        + ("calibrated, " if report.coefficients.calibrated else "UNCALIBRATED, ")
+        + report.coefficients.source + "."
+    )
+    return "\n".join(lines)
