@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 PG_URL ?= postgresql://fleet:fleet@127.0.0.1:55432/fleet_test
 
-.PHONY: run setup test test-sqlite test-postgres system-deps-run system-deps-test lint bench clean
+.PHONY: translations run setup test test-sqlite test-postgres system-deps-run system-deps-test lint bench clean
 
 ## Set everything up and serve fleet over HTTPS on https://localhost:8443/ (SQLite, local files).
 run: setup
@@ -43,3 +43,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+## Re-extract translatable strings and update the fr/pt/es catalogs, then compile them.
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fleet/translations/messages.pot .
+	$(BIN)/pybabel update -i fleet/translations/messages.pot -d fleet/translations
+	$(BIN)/pybabel compile -f -d fleet/translations

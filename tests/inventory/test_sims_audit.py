@@ -144,3 +144,16 @@ def test_french_locale_renders(client, login):
     login("viewer")
     page = client.get("/devices?lang=fr").get_data(as_text=True)
     assert '<html lang="fr">' in page
+
+
+@pytest.mark.parametrize("lang, word", [("fr", "Appareils"), ("pt", "Dispositivos"),
+                                         ("es", "Tarjetas SIM")])
+def test_pages_translated_through_gettext(client, login, lang, word):
+    login("viewer")
+    page = client.get(f"/devices?lang={lang}").get_data(as_text=True)
+    assert word in page
+
+
+def test_browser_language_chosen_from_accept_language(client):
+    page = client.get("/auth/login", headers={"Accept-Language": "pt-MZ,pt;q=0.9"})
+    assert "Palavra-passe" in page.get_data(as_text=True)
