@@ -98,7 +98,7 @@ def bench_import(app, count: int) -> dict:
             "org_unit_id": district_id, "ownership": "institution", "status": "in_stock",
             "notes": ""} for r in rows]
         t0 = time.perf_counter()
-        db.session.execute(insert(Device), core_rows)
+        db.session.execute(insert(Device.__table__), core_rows)
         db.session.commit()
         core_s = time.perf_counter() - t0
         db.session.execute(delete(Device))

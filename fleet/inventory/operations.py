@@ -233,12 +233,12 @@ def _chunks(values, size: int = 500):
 
 
 def _device_values(data: dict, checker: DeviceChecker) -> dict:
-    values = {k: data.get(k) for k in DEVICE_COLUMNS if k in data}
-    values["notes"] = values.get("notes") or ""
-    values["manufacturer"] = values.get("manufacturer") or ""
-    values["model"] = values.get("model") or ""
-    values.setdefault("ownership", "institution")
-    values.setdefault("status", "in_stock")
+    values = {k: data.get(k) for k in DEVICE_COLUMNS}  # every key: bulk inserts need the same
+    values["notes"] = values["notes"] or ""
+    values["manufacturer"] = values["manufacturer"] or ""
+    values["model"] = values["model"] or ""
+    values["ownership"] = values["ownership"] or "institution"
+    values["status"] = values["status"] or "in_stock"
     ref = data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
     unit = checker.org_unit(ref)
     values["org_unit_id"] = unit.id if unit else None
@@ -277,8 +277,9 @@ def register_devices_bulk(rows: list[dict], *, actor) -> int:
     now = utcnow()
     for v in values:
         v["created_at"] = v["updated_at"] = now
+    table = Device.__table__
     inserted = db.session.execute(
-        insert(Device).returning(Device.id, Device.asset_tag, sort_by_parameter_order=True),
+        insert(table).returning(table.c.id, table.c.asset_tag, sort_by_parameter_order=True),
         values).all()
     name = _actor_name(actor)
     actor_id = getattr(actor, "id", None)
@@ -290,7 +291,7 @@ def register_devices_bulk(rows: list[dict], *, actor) -> int:
         for (dev_id, tag), val in zip(inserted, values, strict=True)
     ]
     if audit_rows:
-        db.session.execute(insert(AuditEntry), audit_rows)
+        db.session.execute(insert(AuditEntry.__table__), audit_rows)
     return len(inserted)
 
 
