@@ -18,7 +18,8 @@ ROLES = ("admin", "logistics", "technician", "viewer")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "inventory:write", "agreements:write", "agreements:templates",
                         "users:manage",
-                        "secrets:view", "apk:upload", "apk:approve", "provision", "dhis2:publish"}),
+                        "secrets:view", "apk:upload", "apk:approve", "apk:repin", "provision",
+                        "dhis2:publish"}),
     "logistics": frozenset({"read", "inventory:write", "agreements:write", "secrets:view",
                             "apk:upload"}),
     "technician": frozenset({"read", "inventory:write", "provision", "apk:upload"}),
