@@ -15,9 +15,19 @@ from .inputs import DEVICE_RANGES, FORM_FACTORS, WORKLOAD_RANGES
 REQUIRED = ("ram_mb", "api_level", "teis")
 
 
+class WholeNumber(ma.fields.Integer):
+    """An integer that refuses a fraction (marshmallow's non-strict Integer turns 1.5 into 1)
+    but, unlike ``strict=True``, takes the digits an HTML form sends as text."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def _number(name: str, spec: tuple[str, float, float, str]) -> ma.fields.Field:
     kind, low, high, unit = spec
-    cls = ma.fields.Integer if kind == "int" else ma.fields.Float
+    cls = WholeNumber if kind == "int" else ma.fields.Float
     meta = {"minimum": low, "maximum": high, "description": unit}
     if name in REQUIRED:
         return cls(required=True, metadata=meta)
