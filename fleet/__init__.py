@@ -101,6 +101,10 @@ def _init_extensions(app: Flask) -> None:
 def _register_domains(app: Flask) -> None:
     """Register every domain's blueprints and CLI commands, explicitly."""
     from fleet import api_docs
+    from fleet.apk import api as apk_api
+    from fleet.apk import cli as apk_cli
+    from fleet.apk import downloads as apk_downloads
+    from fleet.apk import views as apk_views
     from fleet.audit import views as audit_views
     from fleet.auth import api as auth_api
     from fleet.auth import cli as auth_cli
@@ -127,9 +131,9 @@ def _register_domains(app: Flask) -> None:
         }},
         "security": [{"bearer": []}, {"session": []}],
     })
-    for blp in (auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints):
+    for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints):
         api.register_blueprint(blp)
-    for bp in (auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp):
+    for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp):
         app.register_blueprint(bp)
-    for command in (*auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity):
+    for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity):
         app.cli.add_command(command)
