@@ -112,6 +112,9 @@ def _register_domains(app: Flask) -> None:
     from fleet.capacity import api as capacity_api
     from fleet.capacity import cli as capacity_cli
     from fleet.capacity import views as capacity_views
+    from fleet.dhis2 import api as dhis2_api
+    from fleet.dhis2 import cli as dhis2_cli
+    from fleet.dhis2 import views as dhis2_views
     from fleet.extensions import api
     from fleet.inventory import api as inventory_api
     from fleet.inventory import cli as inventory_cli
@@ -131,9 +134,12 @@ def _register_domains(app: Flask) -> None:
         }},
         "security": [{"bearer": []}, {"session": []}],
     })
-    for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints):
+    for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints,
+                *dhis2_api.blueprints):
         api.register_blueprint(blp)
-    for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp):
+    for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp,
+               dhis2_views.bp):
         app.register_blueprint(bp)
-    for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity):
+    for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
+                    *dhis2_cli.commands):
         app.cli.add_command(command)

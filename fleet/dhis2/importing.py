@@ -223,7 +223,7 @@ def import_org_units(server: Dhis2Server, *, actor, dry_run: bool = False,
                 batch.append((unit, parent, None))
             by_uid[rec.uid] = unit
         db.session.flush()
-        for unit, parent, before in batch:
+        for unit, parent, _before in batch:
             _set_path(unit, parent)
         db.session.flush()
         for unit, _parent, before in batch:
@@ -298,8 +298,10 @@ def import_user_groups(server: Dhis2Server, *, actor, dry_run: bool = False) -> 
         uid, name = raw.get("id"), (raw.get("name") or "").strip()
         if not isinstance(uid, str) or not UID_RE.match(uid) or not name or uid in seen:
             raise Dhis2Failure(_l("DHIS2 server “%(s)s” sent a user group fleet cannot import "
-                                  "(%(r)s). Nothing was imported.", s=server.name, r=repr(raw)[:120]))
-        seen[uid] = {"uid": uid, "name": name[:230], "code": (raw.get("code") or "").strip() or None}
+                                  "(%(r)s). Nothing was imported.",
+                                  s=server.name, r=repr(raw)[:120]))
+        code = (raw.get("code") or "").strip() or None
+        seen[uid] = {"uid": uid, "name": name[:230], "code": code}
     rows = {g.uid: g for g in db.session.scalars(
         select(Dhis2UserGroup).where(Dhis2UserGroup.server_id == server.id))}
     report = UserGroupImport(server=server.name, dry_run=dry_run)
@@ -308,7 +310,8 @@ def import_user_groups(server: Dhis2Server, *, actor, dry_run: bool = False) -> 
         if row is None:
             report.created.append(data)
             continue
-        changes = {k: [getattr(row, k), data[k]] for k in ("name", "code") if getattr(row, k) != data[k]}
+        changes = {k: [getattr(row, k), data[k]] for k in ("name", "code")
+                   if getattr(row, k) != data[k]}
         if not row.present:
             changes["present"] = [False, True]
         if changes:
@@ -345,7 +348,8 @@ def import_user_groups(server: Dhis2Server, *, actor, dry_run: bool = False) -> 
 
 def user_groups(server: Dhis2Server | None = None) -> list[Dhis2UserGroup]:
     """Imported user groups (of one server, or all), by server then name."""
-    stmt = select(Dhis2UserGroup).order_by(Dhis2UserGroup.server_id, func.lower(Dhis2UserGroup.name))
+    stmt = select(Dhis2UserGroup).order_by(Dhis2UserGroup.server_id,
+                                           func.lower(Dhis2UserGroup.name))
     if server is not None:
         stmt = stmt.where(Dhis2UserGroup.server_id == server.id)
     return list(db.session.scalars(stmt))

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint, text)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fleet.crypto import EncryptedText
@@ -171,3 +182,26 @@ class Dhis2Publication(db.Model):
     @property
     def audit_label(self) -> str:
         return f"{self.kind} to {self.server.name if self.server else self.server_id}"
+
+
+class ChannelDownloadToken(db.Model):
+    """The channel download token fleet puts in the ``downloadURL`` it publishes to DHIS2.
+
+    fleet stores download tokens hashed (``apk_download_token``), but must publish the same
+    URL on every run (or the Capture app would see a new entry each time), so the plain token
+    of this one token per channel is kept here, Fernet-encrypted. ``channel_id`` and
+    ``download_token_id`` refer to ``apk_channel`` and ``apk_download_token``; they carry no
+    foreign key so this migration does not depend on the APK repository's.
+    """
+
+    __tablename__ = "dhis2_channel_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer, unique=True)
+    download_token_id: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(EncryptedText())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def audit_label(self) -> str:
+        return f"channel {self.channel_id}"

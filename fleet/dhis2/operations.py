@@ -23,12 +23,26 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from fleet.audit.operations import record, snapshot
-from fleet.dhis2.android_settings import (SettingsLayoutError, SettingsProfile,
-                                          SettingsValidationError, validate_profile)
+from fleet.dhis2.android_settings import (
+    SettingsLayoutError,
+    SettingsProfile,
+    SettingsValidationError,
+    validate_profile,
+)
 from fleet.dhis2.apk_distribution import ApkDistributionConflict, ApkDistributionError
-from fleet.dhis2.client import (Dhis2AuthError, Dhis2BadResponse, Dhis2Client, Dhis2Conflict,
-                                Dhis2ConnectionError, Dhis2Error, Dhis2Forbidden, Dhis2NotFound,
-                                Dhis2ServerError, Dhis2Timeout, Dhis2TLSError)
+from fleet.dhis2.client import (
+    Dhis2AuthError,
+    Dhis2BadResponse,
+    Dhis2Client,
+    Dhis2Conflict,
+    Dhis2ConnectionError,
+    Dhis2Error,
+    Dhis2Forbidden,
+    Dhis2NotFound,
+    Dhis2ServerError,
+    Dhis2Timeout,
+    Dhis2TLSError,
+)
 from fleet.dhis2.models import AUTH_KINDS, PROFILE_FIELDS, Dhis2Server, SettingsProfileRow
 from fleet.dhis2.orgunits import OrgUnitDataError
 from fleet.errors import Conflict, FleetError, InvalidInput, NotFound
@@ -330,6 +344,11 @@ def _validated_values(data: dict) -> dict:
         raise InvalidInput(_l("The settings profile is not valid: %(d)s", d=str(exc)),
                            fields=dict(exc.errors)) from exc
     return values
+
+
+def list_profiles() -> list[SettingsProfileRow]:
+    """Every settings profile, by name."""
+    return list(db.session.scalars(select(SettingsProfileRow).order_by(SettingsProfileRow.name)))
 
 
 def find_profile(ref: str | int) -> SettingsProfileRow:

@@ -35,7 +35,8 @@ def upgrade():
         sa.Column("is_default", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("auth_kind IN ('token','basic')", name=op.f("ck_dhis2_server_auth_kind")),
+        sa.CheckConstraint("auth_kind IN ('token','basic')",
+                           name=op.f("ck_dhis2_server_auth_kind")),
         sa.CheckConstraint("timeout_seconds BETWEEN 1 AND 600",
                            name=op.f("ck_dhis2_server_timeout")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dhis2_server")),
@@ -114,8 +115,20 @@ def upgrade():
     op.create_index(op.f("ix_dhis2_publication_at"), "dhis2_publication", ["at"])
     op.create_index(op.f("ix_dhis2_publication_server_id"), "dhis2_publication", ["server_id"])
 
+    op.create_table(
+        "dhis2_channel_token",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel_id", sa.Integer(), nullable=False),
+        sa.Column("download_token_id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=512), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dhis2_channel_token")),
+        sa.UniqueConstraint("channel_id", name=op.f("uq_dhis2_channel_token_channel_id")),
+    )
+
 
 def downgrade():
+    op.drop_table("dhis2_channel_token")
     op.drop_index(op.f("ix_dhis2_publication_server_id"), table_name="dhis2_publication")
     op.drop_index(op.f("ix_dhis2_publication_at"), table_name="dhis2_publication")
     op.drop_table("dhis2_publication")
