@@ -35,8 +35,8 @@ from fleet.apk.schemas import (
     RepointResultSchema,
     RollbackArgs,
     RolloutArgs,
-    TokenCreateArgs,
-    TokenSchema,
+    ApkTokenCreateArgs,
+    ApkTokenSchema,
     UpdateCheckArgs,
     UpdateSchema,
     UploadQueryArgs,
@@ -53,7 +53,7 @@ updates = api_blueprint("apk_updates_api", __name__, description="Update check f
 blueprints = (releases, channels, updates)
 
 
-class _PageSchema(ma.Schema):
+class _ApkPageSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Dict())
     meta = ma.fields.Dict()
 
@@ -62,7 +62,7 @@ class _PageSchema(ma.Schema):
 
 @releases.get("/apk/releases")
 @releases.arguments(ReleaseFilterArgs, location="query")
-@releases.response(200, _PageSchema)
+@releases.response(200, _ApkPageSchema)
 @require("read")
 def list_releases(args):
     stmt = select(Release).order_by(Release.id.desc())
@@ -210,9 +210,8 @@ def rollback(args, ref):
                                             ops.get_release(args["release_id"]), actor=actor(),
                                             note=args["note"])
     db.session.commit()
-    data = PointerSchema().dump(pointer)
-    data["warning"] = warning
-    return data
+    pointer.warning = warning
+    return pointer
 
 
 @channels.post("/apk/channels/<ref>/rollout")
@@ -234,7 +233,7 @@ def history(ref):
 
 
 @channels.get("/apk/channels/<ref>/tokens")
-@channels.response(200, TokenSchema(many=True))
+@channels.response(200, ApkTokenSchema(many=True))
 @require("apk:approve")
 def list_tokens(ref):
     channel = ops.find_channel(ref)
@@ -243,15 +242,14 @@ def list_tokens(ref):
 
 
 def _issued(token, plain, channel=None):
-    data = TokenSchema().dump(token)
-    data["token"] = plain
-    data["install_url"] = (url_for("apk.install", channel=channel.name, token=plain,
-                                   _external=True) if channel else None)
-    return data
+    token.token = plain  # shown in this answer only, never stored
+    token.install_url = (url_for("apk.install", channel=channel.name, token=plain,
+                                 _external=True) if channel else None)
+    return token
 
 
 @channels.post("/apk/channels/<ref>/tokens")
-@channels.arguments(TokenCreateArgs)
+@channels.arguments(ApkTokenCreateArgs)
 @channels.response(201, IssuedTokenSchema)
 @require("apk:approve")
 def issue_channel_token(args, ref):
@@ -264,7 +262,7 @@ def issue_channel_token(args, ref):
 
 
 @channels.post("/apk/devices/<ref>/tokens")
-@channels.arguments(TokenCreateArgs)
+@channels.arguments(ApkTokenCreateArgs)
 @channels.response(201, IssuedTokenSchema)
 @require("apk:approve")
 def issue_device_token(args, ref):
@@ -276,7 +274,7 @@ def issue_device_token(args, ref):
 
 
 @channels.post("/apk/tokens/<int:token_id>/revoke")
-@channels.response(200, TokenSchema)
+@channels.response(200, ApkTokenSchema)
 @require("apk:approve")
 def revoke_token(token_id):
     token = db.get_or_404(DownloadToken, token_id)

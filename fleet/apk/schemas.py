@@ -159,7 +159,7 @@ class HistorySchema(ma.Schema):
     at = ma.fields.DateTime()
 
 
-class TokenSchema(ma.Schema):
+class ApkTokenSchema(ma.Schema):
     id = ma.fields.Integer()
     prefix = ma.fields.String()
     label = ma.fields.String()
@@ -172,12 +172,12 @@ class TokenSchema(ma.Schema):
     last_used_at = ma.fields.DateTime(allow_none=True)
 
 
-class IssuedTokenSchema(TokenSchema):
+class IssuedTokenSchema(ApkTokenSchema):
     token = ma.fields.String(metadata={"description": "the plain token, shown once"})
     install_url = ma.fields.String(allow_none=True)
 
 
-class TokenCreateArgs(_Input):
+class ApkTokenCreateArgs(_Input):
     label = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
     expires_days = ma.fields.Integer(load_default=None, allow_none=True,
                                      validate=ma.validate.Range(min=1, max=3650))
