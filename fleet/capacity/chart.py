@@ -15,7 +15,7 @@ from .model import memory_curve
 from .results import Estimate
 
 WIDTH, HEIGHT = 640, 340
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 44
+LEFT, RIGHT, TOP, BOTTOM = 64, 32, 16, 44
 SAMPLES = 41
 TEIS_MAX = int(WORKLOAD_RANGES["teis"][2])
 
@@ -32,6 +32,13 @@ def nice_ceiling(value: float) -> float:
     return float(10 ** (exponent + 1))
 
 
+def axis_max(value: float, count: int = 5) -> float:
+    """Axis end for data up to ``value``: a multiple of a nice tick step (about ``count``
+    ticks), so the axis ends on a labelled tick without wasting half the plot."""
+    step = nice_ceiling(value / count)
+    return step * math.ceil(value / step - 1e-9)
+
+
 def _ticks(maximum: float, count: int = 5) -> list[float]:
     step = nice_ceiling(maximum / count)
     return [i * step for i in range(int(maximum / step + 1e-9) + 1)]
@@ -45,7 +52,7 @@ def tei_axis_max(est: Estimate) -> int:
     start = est.memory.total_mb - slope * w.teis
     crossing = (est.memory_budget_mb - start) / slope if slope > 0 else 0
     wanted = max(1000, w.teis * 1.5, min(crossing * 1.15, max(w.teis, 1000) * 10))
-    return int(min(nice_ceiling(wanted), TEIS_MAX))
+    return int(min(axis_max(wanted), TEIS_MAX))
 
 
 def _slope(est: Estimate) -> float:
@@ -66,7 +73,7 @@ def memory_chart(est: Estimate) -> dict[str, Any]:
         est.coefficients,
     )
     budget, ok_limit = est.memory_budget_mb, est.memory_ok_limit_mb
-    y_max = nice_ceiling(max(budget * 1.2, est.memory.total_mb * 1.1))
+    y_max = axis_max(max(budget * 1.2, est.memory.total_mb * 1.1))
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def sx(teis: float) -> float:
