@@ -101,6 +101,8 @@ def _init_extensions(app: Flask) -> None:
 def _register_domains(app: Flask) -> None:
     """Register every domain's blueprints and CLI commands, explicitly."""
     from fleet import api_docs
+    from fleet.agreements import api as agreements_api
+    from fleet.agreements import views as agreements_views
     from fleet.apk import api as apk_api
     from fleet.apk import cli as apk_cli
     from fleet.apk import downloads as apk_downloads
@@ -119,6 +121,9 @@ def _register_domains(app: Flask) -> None:
     from fleet.inventory import api as inventory_api
     from fleet.inventory import cli as inventory_cli
     from fleet.inventory import views as inventory_views
+    from fleet.labels import api as labels_api
+    from fleet.labels import cli as labels_cli
+    from fleet.labels import views as labels_views
 
     app.config.update(
         API_TITLE="fleet",
@@ -135,11 +140,11 @@ def _register_domains(app: Flask) -> None:
         "security": [{"bearer": []}, {"session": []}],
     })
     for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints,
-                *dhis2_api.blueprints):
+                *dhis2_api.blueprints, agreements_api.blp, labels_api.blp):
         api.register_blueprint(blp)
     for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp,
-               dhis2_views.bp):
+               dhis2_views.bp, agreements_views.bp, labels_views.bp):
         app.register_blueprint(bp)
     for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
-                    *dhis2_cli.commands):
+                    *dhis2_cli.commands, *labels_cli.commands):
         app.cli.add_command(command)
