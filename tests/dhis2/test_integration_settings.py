@@ -7,9 +7,14 @@ from sqlalchemy import func, select, text
 
 from fleet.audit.models import AuditEntry
 from fleet.dhis2.models import Dhis2Publication
-from fleet.dhis2.operations import (Dhis2Failure, Dhis2TimeoutFailure, create_server,
-                                    create_settings_profile, update_server,
-                                    update_settings_profile)
+from fleet.dhis2.operations import (
+    Dhis2Failure,
+    Dhis2TimeoutFailure,
+    create_server,
+    create_settings_profile,
+    update_server,
+    update_settings_profile,
+)
 from fleet.dhis2.publishing import publish_settings_profile
 from fleet.errors import InvalidInput
 
