@@ -249,8 +249,8 @@ _columns_lock = threading.Lock()
 @contextmanager
 def _export_columns():
     # fleet/inventory/exports.py's to_csv/to_xlsx take the header from its COLUMNS by kind and
-    # have no parameter for other columns; ours are registered only for the call (see the
-    # lead's note in docs/capacity.md, "Exports").
+    # have no parameter for other columns, so ours are registered only for the call, under a
+    # lock. A ``columns=`` parameter there would remove this (asked of the inventory's owner).
     with _columns_lock:
         exports.COLUMNS[EXPORT_KIND] = EXPORT_COLUMNS
         try:
