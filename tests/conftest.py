@@ -18,11 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from fleet import create_app
+from fleet_testing import (CHROMIUM_ARGS, PASSWORD, make_iccid, make_imei,  # noqa: F401
+                           make_test_app)
 from fleet.extensions import db as _db
-
-PASSWORD = "test-password-123"
-
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -40,23 +38,6 @@ def _database_url(tmp_root: Path) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
-
-
-def make_test_app(data_dir: Path, database_url: str, **overrides):
-    """A fleet app for tests (CSRF and rate limits off unless overridden)."""
-    config = {
-        "TESTING": True,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret",
-        "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
-        "SERVER_NAME": None,
-    }
-    config.update(overrides)
-    return create_app(config)
 
 
 @pytest.fixture(scope="session")
@@ -188,21 +169,6 @@ def create_holder(db):
     return make
 
 
-def luhn_complete(body: str) -> str:
-    """Append the Luhn check digit to ``body`` (digits)."""
-    from stdnum import luhn
-
-    return body + luhn.calc_check_digit(body)
-
-
-def make_imei(n: int) -> str:
-    return luhn_complete(f"35{n:012d}")
-
-
-def make_iccid(n: int) -> str:
-    return luhn_complete(f"8922101{n:011d}")
-
-
 @pytest.fixture()
 def create_device(db):
     from fleet.inventory.operations import register_device
@@ -282,11 +248,6 @@ def live_server(tmp_path_factory):
     server.fleet_app = application
     yield f"https://localhost:{server.server_port}", server
     server.shutdown()
-
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")

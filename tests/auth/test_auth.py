@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, make_imei, make_test_app
+from fleet_testing import PASSWORD, make_imei, make_test_app
 
 from fleet.auth.models import User
 
@@ -144,8 +144,10 @@ def test_csrf_required_on_forms_and_cookie_api(strict_app):
     c.post("/auth/login", data={"username": "boss", "password": PASSWORD}, base_url=base)
     assert "/auth/login" in c.get("/devices", base_url=base).headers["Location"]  # refused
     token = _csrf(c.get("/auth/login", base_url=base).get_data(as_text=True))
+    # Flask-WTF also checks the Referer on HTTPS (WTF_CSRF_SSL_STRICT); browsers send it.
     resp = c.post("/auth/login", data={"username": "boss", "password": PASSWORD,
-                                       "csrf_token": token}, base_url=base)
+                                       "csrf_token": token}, base_url=base,
+                  headers={"Referer": f"{base}/auth/login"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     cookie = next(v for v in resp.headers.getlist("Set-Cookie") if v.startswith("session="))
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -178,7 +180,7 @@ def test_session_id_changes_on_login(strict_app):
     before = c.get_cookie("session", domain="localhost")
     token = _csrf(c.get("/auth/login", base_url=base).get_data(as_text=True))
     c.post("/auth/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token},
-           base_url=base)
+           base_url=base, headers={"Referer": f"{base}/auth/login"})
     after = c.get_cookie("session", domain="localhost")
     assert after is not None and (before is None or before.value != after.value)
 

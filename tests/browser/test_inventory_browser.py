@@ -4,7 +4,7 @@ and pair a SIM, add a holder and check the device out, import a sheet with error
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, make_iccid, make_imei
+from fleet_testing import PASSWORD, make_iccid, make_imei
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_imei
+from fleet_testing import make_imei
 from sqlalchemy import select
 
 from fleet.audit.models import AuditEntry

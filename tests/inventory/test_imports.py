@@ -8,7 +8,7 @@ import io
 
 import openpyxl
 import pytest
-from conftest import make_iccid, make_imei
+from fleet_testing import make_iccid, make_imei
 from sqlalchemy import func, select, text
 
 from fleet.audit.models import AuditEntry

@@ -4,7 +4,7 @@ OpenAPI document."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_iccid
+from fleet_testing import make_iccid
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 

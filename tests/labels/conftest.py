@@ -81,7 +81,7 @@ class Tools:
         for page in pages:
             with Image.open(page) as im:
                 im.load()
-                images.append(im.copy())
+                images.append(im.copy() if color else im.convert("L"))
         return images
 
     def text(self, pdf: bytes) -> list[str]:

@@ -124,7 +124,9 @@ def test_sheet_every_position_decodes(tools, fmt, offset):
     pages = tools.rasterise(pdf, dpi)
     assert len(pages) == 2
     w_in, h_in = sheet.page_size[0] / 72, sheet.page_size[1] / 72
-    assert pages[0].size == (round(w_in * dpi), round(h_in * dpi))
+    # pdftoppm rounds the page size in pixels up or to nearest, depending on the version
+    assert all(abs(got - want) <= 1 for got, want in
+               zip(pages[0].size, (w_in * dpi, h_in * dpi), strict=True))
     for slot in range(offset):  # the used part of the sheet stays blank
         crop = _slot_crop(pages[0], sheet, slot, dpi)
         assert crop.getextrema() == (255, 255)
