@@ -100,7 +100,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_domains(app: Flask) -> None:
     """Register every domain's blueprints and CLI commands, explicitly."""
-    from fleet import api_docs
+    from fleet import api_docs, jobs
     from fleet.agreements import api as agreements_api
     from fleet.agreements import views as agreements_views
     from fleet.apk import api as apk_api
@@ -124,6 +124,12 @@ def _register_domains(app: Flask) -> None:
     from fleet.labels import api as labels_api
     from fleet.labels import cli as labels_cli
     from fleet.labels import views as labels_views
+    from fleet.reports import api as reports_api
+    from fleet.reports import cli as reports_cli
+    from fleet.reports import metrics as reports_metrics
+    from fleet.reports import views as reports_views
+    from fleet.provisioning import cli as provisioning_cli
+    from fleet.provisioning.devsim.cli import devsim
 
     app.config.update(
         API_TITLE="fleet",
@@ -140,11 +146,14 @@ def _register_domains(app: Flask) -> None:
         "security": [{"bearer": []}, {"session": []}],
     })
     for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints,
-                *dhis2_api.blueprints, agreements_api.blp, labels_api.blp):
+                *dhis2_api.blueprints, agreements_api.blp, labels_api.blp, reports_api.blp):
         api.register_blueprint(blp)
     for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp,
-               dhis2_views.bp, agreements_views.bp, labels_views.bp):
+               dhis2_views.bp, agreements_views.bp, labels_views.bp, reports_views.bp,
+               reports_metrics.bp):
         app.register_blueprint(bp)
     for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
-                    *dhis2_cli.commands, *labels_cli.commands):
+                    *dhis2_cli.commands, *labels_cli.commands, *provisioning_cli.commands, devsim,
+                    *reports_cli.commands, *jobs.commands):
         app.cli.add_command(command)
+    reports_metrics.init_app(app)
