@@ -1,0 +1,618 @@
+"""A provisioning run: detect phones at a station, match them to the inventory, run each
+phone's pipeline (:mod:`fleet.provisioning.pipeline`) in a bounded thread pool, record every
+step, and change the inventory only when a phone's verify step passed.
+
+Threads: worker threads only talk ADB. The coordinator (the thread that calls
+:meth:`Provisioner.run`) owns the database session: it turns worker events into
+:class:`~fleet.provisioning.models.StepRecord` rows and commits through the ``commit`` callable
+it was given (the CLI passes ``db.session.commit``), so a crash loses at most the step in flight.
+
+Resuming: an item that failed or whose phone went away keeps ``resume_step``; when the phone is
+seen again (plugged back in a ``watch`` run, or in ``fleet provision --resume RUN``) its
+pipeline starts there (pre-flight always runs again, it only reads the phone).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from flask import current_app
+from sqlalchemy import or_, select
+
+from fleet.audit.operations import record, snapshot
+from fleet.errors import InvalidInput
+from fleet.extensions import db
+from fleet.inventory.models import Device
+from fleet.provisioning.adb import AdbUnavailable, Phone, PhoneGone, list_devices
+from fleet.provisioning.models import InstalledPackage, Profile, Run, RunItem, Station, StepRecord
+from fleet.provisioning.pipeline import ApkPlan, Plan, StepEvent, probe, run_pipeline
+from fleet.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks at the adb server's device list.
+POLL_S = 0.5
+#: Seconds before a watch run retries a phone that went away but is still listed.
+RETRY_GONE_S = 5.0
+#: Statuses from which a verified phone becomes ``provisioned`` (inventory lifecycle).
+PROVISIONABLE_FROM = ("in_stock", "returned", "provisioned")
+
+
+def _name(actor) -> str:
+    return getattr(actor, "username", None) or "system"
+
+
+def start_run(profile: Profile, station: Station | None, *, actor) -> Run:
+    """A new run of ``profile`` (its current version) at ``station`` (None: the local adb
+    server of the app's config). Flushes and audits; the caller commits."""
+    run = Run(profile=profile, profile_version=profile.version, station=station,
+              status="running", started_by=_name(actor), started_at=utcnow(), note="")
+    db.session.add(run)
+    db.session.flush()
+    record(actor, "provisioning.run.start", run, after=snapshot(run))
+    return run
+
+
+def releases_for(profile: Profile, device_id: int | None) -> list:
+    """The ``fleet.apk.models.Release`` rows the profile installs on a device: its explicit
+    releases, then for a channel the release it serves that device for each package (staged
+    rollout honoured). Raises InvalidInput when a release is missing, unservable or its file
+    is not in the store."""
+    from fleet.apk.models import SERVABLE_STATUSES, Release
+    from fleet.apk.operations import find_channel, release_for
+
+    out = []
+    for rid in profile.release_ids or []:
+        rel = db.session.get(Release, int(rid))
+        if rel is None:
+            raise InvalidInput(f"release {rid} of profile {profile.name} does not exist")
+        out.append(rel)
+    if profile.channel_name:
+        channel = find_channel(profile.channel_name)
+        for package in profile.packages or ["com.dhis2"]:
+            if any(r.package == package for r in out):
+                continue
+            rel = release_for(channel, package, device_id)
+            if rel is None:
+                raise InvalidInput(f"channel {channel.name} serves no release of {package}")
+            out.append(rel)
+    for rel in out:
+        if rel.status not in SERVABLE_STATUSES:
+            raise InvalidInput(f"release {rel.id} ({rel.package} {rel.version_name}) is "
+                               f"{rel.status}, not installable")
+    return out
+
+
+def _apk_plans(releases) -> list[ApkPlan]:
+    from fleet.apk.storage import ApkStore
+
+    store = ApkStore(current_app.config["APK_STORE_DIR"])
+    plans = []
+    for rel in releases:
+        path = store.path_for(rel.sha256)
+        if not path.is_file():
+            raise InvalidInput(f"the APK file of release {rel.id} is missing from the store")
+        plans.append(ApkPlan(rel.package, int(rel.version_code), rel.version_name, str(path),
+                             rel.sha256, rel.signer_sha256, rel.min_sdk, int(rel.size)))
+    return plans
+
+
+def device_settings(profile: Profile, api_level: int | None) -> list[tuple[str, str, str]]:
+    """``settings put`` triples for the profile (AOSP ``Settings.Secure.LOCATION_MODE`` 3 =
+    high accuracy; ``Settings.Global.AUTO_TIME``/``AUTO_TIME_ZONE``;
+    ``Settings.System.SCREEN_OFF_TIMEOUT`` in milliseconds)."""
+    out = []
+    if profile.location_on:
+        out.append(("secure", "location_mode", "3"))
+    if profile.auto_time:
+        out += [("global", "auto_time", "1"), ("global", "auto_time_zone", "1")]
+    if profile.screen_off_timeout_s:
+        out.append(("system", "screen_off_timeout", str(profile.screen_off_timeout_s * 1000)))
+    return out
+
+
+def new_pin(length: int) -> str:
+    """A random PIN of ``length`` digits (``secrets``), avoiding one repeated digit."""
+    while True:
+        pin = "".join(str(secrets.randbelow(10)) for _ in range(length))
+        if len(set(pin)) > 1:
+            return pin
+
+
+def match_device(facts: dict) -> Device | None:
+    """The inventory device with the phone's serial (ro.serialno) or IMEI, or None."""
+    clauses = []
+    if facts.get("serial"):
+        clauses.append(Device.serial == facts["serial"])
+    if facts.get("imei"):
+        clauses += [Device.imei == facts["imei"], Device.imei2 == facts["imei"]]
+    if not clauses:
+        return None
+    return db.session.scalar(select(Device).where(or_(*clauses)).order_by(Device.id).limit(1))
+
+
+@dataclass
+class PhoneLine:
+    """What the live display shows for one phone."""
+
+    adb_serial: str
+    serial: str | None = None
+    asset_tag: str | None = None
+    status: str = "pending"
+    step: str | None = None
+    message: str = ""
+    steps_done: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        who = self.asset_tag or self.serial or self.adb_serial
+        done = " ".join(self.steps_done)
+        tail = f" {self.message}" if self.message else ""
+        return f"{who:<16} {self.status:<8} {self.step or '':<12} [{done}]{tail}"
+
+
+class Provisioner:
+    """Runs one :class:`Run` against an ``adbutils.AdbClient``.
+
+    Args:
+        run: the run (new, or resumed: its items keep their progress).
+        client: adb client of the station (from ``stations.open_station``).
+        actor: who runs it (audit).
+        serials: only these phones (ro.serialno or adb serial); None: every phone.
+        watch: keep watching for phones until ``stop`` is set or ``timeout`` seconds pass (or,
+            with ``serials``, until all of them are done); without it, end when no phone is
+            in progress.
+        concurrency: phones provisioned at once (worker threads).
+        commit: called after each recorded event (``db.session.commit`` at the CLI).
+        on_update: called with the list of :class:`PhoneLine` after each change.
+    """
+
+    def __init__(self, run: Run, client, *, actor, serials: list[str] | None = None,
+                 watch: bool = False, concurrency: int = 8, timeout: float | None = None,
+                 commit: Callable[[], None] | None = None,
+                 on_update: Callable[[list[PhoneLine]], None] | None = None,
+                 stop: threading.Event | None = None):
+        self.run_row = run
+        self.client = client
+        self.actor = actor
+        self.serials = set(serials) if serials else None
+        self.watch = watch
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.commit = commit or db.session.flush
+        self.on_update = on_update
+        self.stop = stop or threading.Event()
+        self.events: queue.Queue = queue.Queue()
+        self.lines: dict[str, PhoneLine] = {}
+        self.busy: set[str] = set()          # adb serials with a probe or pipeline in flight
+        self.settled: set[str] = set()       # adb serials finished for now (done/failed here)
+        self.plans: dict[str, Plan] = {}
+        self.items: dict[str, int] = {}      # adb serial -> RunItem id
+        self.station_down = False
+        self.retry_at: dict[str, float] = {}  # adb serial -> when a gone phone is retried
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _item(self, adb_serial: str) -> RunItem | None:
+        item_id = self.items.get(adb_serial)
+        return db.session.get(RunItem, item_id) if item_id else None
+
+    def _line(self, adb_serial: str) -> PhoneLine:
+        if adb_serial not in self.lines:
+            self.lines[adb_serial] = PhoneLine(adb_serial)
+        return self.lines[adb_serial]
+
+    def _updated(self) -> None:
+        if self.on_update is not None:
+            self.on_update(sorted(self.lines.values(), key=lambda ln: ln.adb_serial))
+
+    def _wanted(self, facts: dict, adb_serial: str) -> bool:
+        if self.serials is None:
+            return True
+        return bool({facts.get("serial"), adb_serial, facts.get("imei")} & self.serials)
+
+    def _existing_item(self, serial: str | None, adb_serial: str) -> RunItem | None:
+        """The run's item for this phone: by its own serial, else by adb serial (an item
+        recorded while the phone was unauthorized has no serial yet)."""
+        run_id = self.run_row.id
+        if serial:
+            item = db.session.scalar(select(RunItem).where(RunItem.run_id == run_id,
+                                                           RunItem.serial == serial))
+            if item is not None:
+                return item
+        return db.session.scalar(select(RunItem).where(
+            RunItem.run_id == run_id, RunItem.adb_serial == adb_serial,
+            RunItem.serial.is_(None)))
+
+    # ---- phone discovery --------------------------------------------------------------------
+    def _note_unready(self, adb_serial: str, state: str) -> None:
+        line = self._line(adb_serial)
+        message = {
+            "unauthorized": "unauthorized: tap 'Allow USB debugging' on the phone",
+            "offline": "offline: unplug and plug it back, or reboot the phone",
+        }.get(state, f"{state}: not ready")
+        if line.status == "unready" and line.message == message:
+            return
+        item = db.session.scalar(select(RunItem).where(RunItem.run_id == self.run_row.id,
+                                                       RunItem.adb_serial == adb_serial))
+        if item is None:
+            item = RunItem(run_id=self.run_row.id, adb_serial=adb_serial, status="unready",
+                           message=message, facts={}, started_at=utcnow())
+            db.session.add(item)
+        elif item.status not in ("done",):
+            item.status = "unready"
+            item.message = message
+        db.session.flush()
+        self.commit()
+        line.status, line.step, line.message = "unready", None, message
+        self._updated()
+
+    def _probe(self, adb_serial: str) -> None:
+        try:
+            facts = probe(Phone(self.client, adb_serial))
+            self.events.put(StepEvent("facts", adb_serial, facts=facts))
+        except (PhoneGone, AdbUnavailable) as exc:
+            self.events.put(StepEvent("end", adb_serial, "preflight", "gone", error=str(exc)))
+        except Exception as exc:
+            log.exception("probe of %s failed", adb_serial)
+            self.events.put(StepEvent("end", adb_serial, "preflight", "failed",
+                                      error=f"{type(exc).__name__}: {exc}"))
+
+    def _capacity(self, device: Device | None, facts: dict, profile: Profile):
+        if profile.capacity_check == "off":
+            return None
+        from fleet.capacity.operations import device_verdict
+
+        subject = SimpleNamespace(
+            ram_mb=(device.ram_mb if device is not None and device.ram_mb else facts["ram_mb"]),
+            api_level=facts["api_level"],
+            storage_gb=device.storage_gb if device is not None else None)
+        holder = device.holder if device is not None else None
+        try:
+            v = device_verdict(subject, holder, free_storage_mb=facts.get("free_storage_mb"))
+        except Exception as exc:  # the capacity model must not stop provisioning
+            return ("unknown", f"capacity model error: {exc}")
+        reasons = "; ".join(getattr(r, "message", str(r)) for r in v.reasons[:2])
+        if v.unknown:
+            reasons = "; ".join(m for _f, m in v.unknown)
+        who = f"holder {holder.name}" if holder is not None else "no holder assigned"
+        return (v.verdict, f"({who}) {reasons}".strip())
+
+    def _plan(self, item: RunItem, device: Device | None, facts: dict) -> Plan:
+        profile = self.run_row.profile
+        apks = _apk_plans(releases_for(profile, device.id if device is not None else None))
+        pin = None
+        if profile.pin_policy == "profile":
+            pin = profile.pin
+        elif profile.pin_policy == "random":
+            if not item.pin:
+                item.pin = new_pin(profile.pin_length)
+            pin = item.pin
+        installed_packages = {a.package for a in apks}
+        return Plan(
+            apks=apks, pin=pin, require_encryption=profile.require_encryption,
+            settings=device_settings(profile, facts.get("api_level")),
+            play_store=profile.play_store,
+            permissions=[(p["package"], p["permission"]) for p in profile.permissions or []
+                         if p["package"] in installed_packages or True],
+            min_api_level=profile.min_api_level, min_ram_mb=profile.min_ram_mb,
+            min_free_storage_mb=profile.min_free_storage_mb, min_battery=profile.min_battery,
+            capacity=self._capacity(device, facts, profile),
+            capacity_check=profile.capacity_check)
+
+    def _start_pipeline(self, pool: ThreadPoolExecutor, adb_serial: str, facts: dict) -> None:
+        """Match the phone, create or resume its item, and submit its pipeline."""
+        line = self._line(adb_serial)
+        if not self._wanted(facts, adb_serial):
+            self.busy.discard(adb_serial)
+            self.settled.add(adb_serial)
+            self.lines.pop(adb_serial, None)
+            return
+        item = self._existing_item(facts.get("serial"), adb_serial)
+        if item is not None and item.status == "done":
+            self.busy.discard(adb_serial)
+            self.settled.add(adb_serial)
+            self.items[adb_serial] = item.id
+            line.serial, line.status, line.step = item.serial, "done", None
+            line.asset_tag = item.device.asset_tag if item.device else None
+            line.message = "already provisioned in this run"
+            self._updated()
+            return
+        device = match_device(facts)
+        if item is None:
+            item = RunItem(run_id=self.run_row.id, adb_serial=adb_serial, facts={},
+                           started_at=utcnow(), message="")
+            db.session.add(item)
+        item.adb_serial = adb_serial
+        item.serial = facts.get("serial")
+        item.imei = facts.get("imei")
+        item.facts = {k: v for k, v in facts.items() if k != "packages"}
+        item.device_id = device.id if device is not None else None
+        item.status, item.message, item.finished_at = "running", "", None
+        try:
+            plan = self._plan(item, device, facts)
+        except InvalidInput as exc:
+            item.status, item.step, item.resume_step = "failed", "preflight", "preflight"
+            item.message = str(exc)
+            db.session.flush()
+            self.commit()
+            self.busy.discard(adb_serial)
+            self.settled.add(adb_serial)
+            line.status, line.step, line.message = "failed", "preflight", str(exc)
+            self._updated()
+            return
+        db.session.flush()
+        self.commit()
+        self.items[adb_serial] = item.id
+        self.plans[adb_serial] = plan
+        line.serial = item.serial
+        line.asset_tag = device.asset_tag if device is not None else None
+        line.status, line.step, line.message = "running", item.resume_step or "preflight", ""
+        line.steps_done = []
+        self._updated()
+        pool.submit(run_pipeline, self.client, adb_serial, plan, item.resume_step,
+                    self.events.put)
+
+    # ---- recording --------------------------------------------------------------------------
+    def _on_step(self, ev: StepEvent) -> None:
+        item = self._item(ev.adb_serial)
+        if item is None:
+            return
+        db.session.add(StepRecord(item_id=item.id, step=ev.step, status=ev.status,
+                                  output=ev.output[:20000], error=ev.error,
+                                  duration_s=round(ev.duration_s, 3), started_at=utcnow()))
+        item.step = ev.step
+        if ev.facts:
+            item.facts = {k: v for k, v in ev.facts.items() if k != "packages"}
+        db.session.flush()
+        self.commit()
+        line = self._line(ev.adb_serial)
+        mark = {"ok": "", "warn": "!", "skipped": "-", "failed": "x", "gone": "?"}[ev.status]
+        line.steps_done.append(ev.step + mark)
+        line.step = ev.step
+        self._updated()
+
+    def _on_end(self, ev: StepEvent) -> None:
+        self.busy.discard(ev.adb_serial)
+        line = self._line(ev.adb_serial)
+        item = self._item(ev.adb_serial)
+        if ev.status == "done" and item is not None:
+            self._record(item, ev)
+        elif item is not None:
+            item.status = "gone" if ev.status == "gone" else "failed"
+            item.resume_step = ev.step
+            item.message = ev.error or ""
+            item.finished_at = utcnow()
+            db.session.flush()
+            self.commit()
+        if item is None:
+            line.status = "gone" if ev.status == "gone" else "failed"
+        else:
+            line.status = item.status
+        line.message = item.message if item is not None else (ev.error or "")
+        line.step = None if line.status == "done" else ev.step
+        if ev.status == "gone":
+            self.retry_at[ev.adb_serial] = time.monotonic() + RETRY_GONE_S
+            if "station lost" in (ev.error or ""):
+                self.station_down = True
+        if line.status in ("done", "failed"):
+            self.settled.add(ev.adb_serial)
+        self._updated()
+
+    def _record(self, item: RunItem, ev: StepEvent) -> None:
+        """Verify passed: one transaction registers or updates the device, marks it
+        provisioned, records installed packages and closes the item."""
+        from fleet.inventory.operations import change_status, register_device
+
+        t0 = time.monotonic()
+        facts = item.facts or {}
+        try:
+            device = item.device or match_device(facts)
+            if device is None:
+                storage_gb = None
+                device = register_device({
+                    "serial": facts.get("serial"), "imei": facts.get("imei"),
+                    "manufacturer": facts.get("manufacturer") or "",
+                    "model": facts.get("model") or "",
+                    "android_version": facts.get("android_version") or None,
+                    "api_level": facts.get("api_level"), "ram_mb": facts.get("ram_mb"),
+                    "storage_gb": storage_gb,
+                    "notes": f"registered by provisioning run {self.run_row.id}",
+                }, actor=self.actor)
+            else:
+                before = snapshot(device)
+                for key in ("serial", "android_version", "api_level"):
+                    if facts.get(key) and getattr(device, key) != facts[key]:
+                        setattr(device, key, facts[key])
+                if device.ram_mb is None and facts.get("ram_mb"):
+                    device.ram_mb = facts["ram_mb"]
+                db.session.flush()
+                if snapshot(device) != before:
+                    record(self.actor, "device.update", device, before=before,
+                           after=snapshot(device))
+            if device.status in ("in_stock", "returned"):
+                change_status(device, "provisioned", actor=self.actor,
+                              note=f"provisioning run {self.run_row.id}")
+            for pkg in ev.installed or []:
+                row = db.session.scalar(select(InstalledPackage).where(
+                    InstalledPackage.device_id == device.id,
+                    InstalledPackage.package == pkg["package"]))
+                if row is None:
+                    row = InstalledPackage(device_id=device.id, package=pkg["package"])
+                    db.session.add(row)
+                row.version_code = pkg["version_code"]
+                row.version_name = pkg["version_name"]
+                row.signer_sha256 = pkg["signer_sha256"]
+                row.item_id = item.id
+                row.recorded_at = utcnow()
+            item.device_id = device.id
+            item.status, item.step, item.resume_step = "done", "record", None
+            item.message = ""
+            item.finished_at = utcnow()
+            db.session.add(StepRecord(
+                item_id=item.id, step="record", status="ok",
+                output=f"{device.asset_tag}: status {device.status}; " + ", ".join(
+                    f"{p['package']} {p['version_code']}" for p in ev.installed or []),
+                duration_s=round(time.monotonic() - t0, 3), started_at=utcnow()))
+            db.session.flush()
+            record(self.actor, "device.provision", device, after={
+                "run": self.run_row.id, "profile": self.run_row.profile.name,
+                "profile_version": self.run_row.profile_version,
+                "packages": {p["package"]: p["version_code"] for p in ev.installed or []}})
+            self.commit()
+            line = self._line(item.adb_serial)
+            line.asset_tag = device.asset_tag
+            line.steps_done.append("record")
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("recording phone %s failed", item.serial)
+            item = db.session.get(RunItem, item.id)
+            item.status, item.resume_step = "failed", "verify"
+            item.message = f"record failed: {exc}"
+            db.session.add(StepRecord(item_id=item.id, step="record", status="failed",
+                                      error=str(exc)[:2000], started_at=utcnow(),
+                                      duration_s=round(time.monotonic() - t0, 3)))
+            db.session.flush()
+            self.commit()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def _finished(self) -> bool:
+        if self.busy:
+            return False
+        if self.stop.is_set():
+            return True
+        if self.serials is not None and self.watch:
+            done = {ln.serial for ln in self.lines.values() if ln.status == "done"}
+            done |= {ln.adb_serial for ln in self.lines.values() if ln.status == "done"}
+            return self.serials <= done
+        return not self.watch
+
+    def run(self) -> Run:
+        """Provision until done (see the class docs); returns the run, its status
+        ``finished`` or ``interrupted`` (station lost, or phones left unfinished)."""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        seen: dict[str, str] = {}
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="provision") as pool:
+            first = True
+            while True:
+                try:
+                    entries = list_devices(self.client)
+                    self.station_down = False
+                except AdbUnavailable as exc:
+                    entries = None
+                    if not self.station_down:
+                        log.warning("station lost: %s", exc)
+                    self.station_down = True
+                    seen.clear()
+                if entries is not None:
+                    present = {e.adb_serial: e.state for e in entries}
+                    for adb_serial in list(self.settled):
+                        if adb_serial not in present:  # unplugged: may come back and resume
+                            self.settled.discard(adb_serial)
+                    for adb_serial, state in present.items():
+                        if adb_serial in self.busy or adb_serial in self.settled:
+                            continue
+                        if state == "device":
+                            line = self.lines.get(adb_serial)
+                            if line is not None and line.status == "gone" and \
+                                    seen.get(adb_serial) == "device" and (
+                                    not self.watch or time.monotonic() < self.retry_at.get(
+                                        adb_serial, 0)):
+                                continue  # still listed after going away: retry later
+                            self.busy.add(adb_serial)
+                            pool.submit(self._probe, adb_serial)
+                        elif state in ("unauthorized", "offline") and (
+                                self.serials is None or adb_serial in self.serials):
+                            self._note_unready(adb_serial, state)
+                    for adb_serial in list(seen):
+                        if adb_serial not in present:
+                            seen.pop(adb_serial)
+                    seen.update(present)
+                first = False
+                self._drain(pool, POLL_S)
+                if not self.busy:
+                    if self.station_down and not self.watch:
+                        break
+                    if not first and self._finished():
+                        break
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                elif self.stop.is_set() or (deadline is not None
+                                            and time.monotonic() > deadline + 120):
+                    break
+        self._drain(None, 0)
+        return self.finish()
+
+    def _drain(self, pool: ThreadPoolExecutor | None, wait: float) -> None:
+        end = time.monotonic() + wait
+        while True:
+            remaining = end - time.monotonic()
+            try:
+                ev = self.events.get(timeout=max(remaining, 0.01)) if remaining > 0 \
+                    else self.events.get_nowait()
+            except queue.Empty:
+                return
+            if ev.kind == "facts":
+                if pool is not None:
+                    self._start_pipeline(pool, ev.adb_serial, ev.facts)
+                else:
+                    self.busy.discard(ev.adb_serial)
+            elif ev.kind == "step":
+                self._on_step(ev)
+            elif ev.kind == "end":
+                self._on_end(ev)
+
+    def finish(self) -> Run:
+        run = db.session.get(Run, self.run_row.id)
+        items = list(db.session.scalars(select(RunItem).where(RunItem.run_id == run.id)))
+        unfinished = [i for i in items if i.status != "done"]
+        run.status = "interrupted" if (self.station_down or unfinished) else "finished"
+        run.finished_at = utcnow()
+        db.session.flush()
+        record(self.actor, "provisioning.run.end", run,
+               after={"status": run.status, "done": len(items) - len(unfinished),
+                      "unfinished": len(unfinished)})
+        self.commit()
+        return run
+
+
+def resume_run(run: Run, *, actor) -> Run:
+    """Reopen ``run``: back to ``running`` with the profile's current version (a profile fixed
+    after a failure, e.g. a release with a lower minSdk, applies to the remaining phones)."""
+    before = snapshot(run)
+    run.status = "running"
+    run.finished_at = None
+    run.profile_version = run.profile.version
+    db.session.flush()
+    record(actor, "provisioning.run.resume", run, before=before, after=snapshot(run))
+    return run
+
+
+def run_summary(run: Run) -> dict:
+    """JSON-ready view of a run: counts by item status and each phone with its steps
+    (no PIN: slips carry it)."""
+    items = []
+    counts: dict[str, int] = {}
+    for it in run.items:
+        counts[it.status] = counts.get(it.status, 0) + 1
+        items.append({
+            "id": it.id, "adb_serial": it.adb_serial, "serial": it.serial, "imei": it.imei,
+            "asset_tag": it.device.asset_tag if it.device else None,
+            "status": it.status, "step": it.step, "resume_step": it.resume_step,
+            "message": it.message,
+            "model": (it.facts or {}).get("model"),
+            "steps": [{"step": s.step, "status": s.status, "duration_s": s.duration_s,
+                       "error": s.error, "output": s.output} for s in it.steps],
+        })
+    return {"id": run.id, "profile": run.profile.name, "profile_version": run.profile_version,
+            "station": run.station.name if run.station else None, "status": run.status,
+            "started_by": run.started_by,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "counts": counts, "items": items}
