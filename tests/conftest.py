@@ -26,18 +26,35 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def _admin_engine(url):
+    return create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
 def _database_url(tmp_root: Path) -> str:
+    """SQLite file, or a fresh PostgreSQL database named for this run and worker (several
+    runs can share one server without dropping each other's databases)."""
     base = os.environ.get("FLEET_TEST_DATABASE_URL")
     if not base:
         return f"sqlite:///{tmp_root / 'fleet-test.sqlite3'}"
     url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"{url.database}_{_worker()}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"p{os.getpid()}")[:8]
+    name = f"{url.database}_{run}_{_worker()}"
+    admin = _admin_engine(url)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url_text: str) -> None:
+    url = make_url(url_text)
+    if url.get_backend_name() != "postgresql":
+        return
+    admin = _admin_engine(url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +68,14 @@ def app_root(tmp_path_factory):
 def app(app_root):
     from fleet.cli import upgrade_database
 
-    application = make_test_app(app_root / "data", _database_url(app_root))
+    url = _database_url(app_root)
+    application = make_test_app(app_root / "data", url)
     with application.app_context():
         upgrade_database()
-    return application
+    yield application
+    with application.app_context():
+        _db.engine.dispose()
+    _drop_database(url)
 
 
 @pytest.fixture()
