@@ -80,8 +80,53 @@ def test_refused_value_is_shown_next_to_the_field(page):
     assert "must be between 256 and 65,536 MB, got 2" in page.text_content("main")
 
 
-def test_report_and_calibration_pages_open(page):
+def _seed(app, tag: str) -> str:
+    """A district with two checked-out phones (a 1 GB one at risk, a 3 GB one ok) and one with
+    unknown RAM, committed in the live server's database. Returns the district name."""
+    from fleet.extensions import db
+    from fleet.inventory import operations as ops
+
+    with app.app_context():
+        def unit(name, parent=None):
+            return ops.create_org_unit({"name": name, "parent_id": parent.id if parent else None},
+                                       actor=None)
+
+        district = unit(f"District {tag}", unit(f"Region {tag}", unit(f"Country {tag}")))
+        facility = unit(f"Facility {tag}", district)
+        for n, (ram, teis) in enumerate(((1024, 2500), (3072, 800), (None, 900))):
+            holder = ops.create_holder({"name": f"Worker {tag}{n}", "org_unit_id": facility.id,
+                                        "expected_teis": teis}, actor=None)
+            device = ops.register_device({"asset_tag": f"BR-{tag}{n}", "ram_mb": ram,
+                                          "api_level": 30, "storage_gb": 32,
+                                          "org_unit_id": facility.id}, actor=None)
+            ops.checkout(device, holder, actor=None)
+        db.session.commit()
+        return district.name
+
+
+def test_report_page_in_the_browser(page, live_server, tmp_path):
+    _base, server = live_server
+    district = _seed(server.fleet_app, "Q")
     page.goto("/capacity/report")
-    assert page.text_content("#at-risk").strip() == "0"
+    page.select_option("#f-district", label=district)
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector(f'section[data-district="{district}"]')
+    assert page.text_content("#total-devices").strip() == "3"
+    assert page.text_content("#at-risk").strip() == "1"
+    assert page.get_attribute('tr[data-asset-tag="BR-Q0"]', "data-verdict") == "marginal"
+    assert page.get_attribute('tr[data-asset-tag="BR-Q1"]', "data-verdict") == "ok"
+    unknown = page.locator('tr[data-asset-tag="BR-Q2"]')
+    assert unknown.get_attribute("data-verdict") == "unknown"
+    assert "unknown" in unknown.locator("td").nth(2).text_content()
+    assert page.text_content('#procurement tr[data-ram="3072"] td.num').strip() == "1"
+    shot = tmp_path / "capacity-report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("FLEET_SCREENSHOT_DIR"):
+        shutil.copy(shot, os.environ["FLEET_SCREENSHOT_DIR"])
+    with page.expect_download() as download:
+        page.click("text=CSV")
+    text = open(download.value.path(), encoding="utf-8-sig").read()
+    assert text.splitlines()[0].startswith("district,org_unit,asset_tag")
+    assert len(text.splitlines()) == 4
     page.click("text=Calibration")
     assert page.text_content("#calibration-state").strip() == "uncalibrated"
