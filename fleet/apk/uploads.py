@@ -50,7 +50,7 @@ def upload_from_request(*, actor, notes: str = "", file_name: str = "") -> tuple
         return tempfile.TemporaryFile(dir=store_root, prefix=".upload-form-")
 
     _stream, form, files = parse_form_data(
-        request.environ, stream_factory=stream_factory, max_form_memory_size=64 * 1024,
+        request.environ, stream_factory=stream_factory, max_form_memory_size=1024 * 1024,
         max_content_length=max_bytes + 1024 * 1024)
     upload = files.get("file")
     if upload is None or not upload.filename:

@@ -206,15 +206,18 @@ def channel_action(channel_id, action):
     return redirect(url_for("apk.channel", channel_id=channel_id))
 
 
-def _qr_svg(data: str) -> str:
-    import qrcode
-    import qrcode.image.svg
+def _qr_png_data_uri(data: str) -> str:
+    """A PNG QR code of ``data`` (error correction M, 4-module quiet zone) as a data: URI."""
+    import base64
 
-    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=12,
-                      border=4, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    import qrcode
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
+    qr.add_data(data)
+    qr.make(fit=True)
     buf = io.BytesIO()
-    img.save(buf)
-    return buf.getvalue().decode("utf-8")
+    qr.make_image().save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @bp.get("/apk/channels/<int:channel_id>/poster")
@@ -230,7 +233,7 @@ def poster(channel_id):
         return redirect(url_for("apk.channel", channel_id=chan.id))
     url = url_for("apk.install", channel=chan.name, token=plain, _external=True)
     releases = [p.release for p in chan.pointers if p.rollout_percent >= 100]
-    return render_template("apk/poster.html", channel=chan, url=url, qr_svg=_qr_svg(url),
+    return render_template("apk/poster.html", channel=chan, url=url, qr_png=_qr_png_data_uri(url),
                            releases=releases)
 
 
