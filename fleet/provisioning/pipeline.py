@@ -78,6 +78,8 @@ class Plan:
 
     apks: list[ApkPlan] = field(default_factory=list)
     pin: str | None = None
+    #: PINs fleet set on this phone before (the lock it may already have), tried as ``--old``.
+    old_pins: list[str] = field(default_factory=list)
     require_encryption: bool = False
     settings: list[tuple[str, str, str]] = field(default_factory=list)
     play_store: str = "leave"
@@ -92,7 +94,7 @@ class Plan:
 
     @property
     def secrets(self) -> list[str]:
-        return [self.pin] if self.pin else []
+        return [p for p in [self.pin, *self.old_pins] if p]
 
 
 @dataclass
@@ -262,6 +264,10 @@ def step_pin(phone: Phone, plan: Plan, ctx: dict) -> tuple[str, str]:
     if phone.verify_pin(plan.pin):
         return "ok", "screen-lock PIN already set"
     res = phone.set_pin(plan.pin)
+    for old in plan.old_pins:
+        if res.ok or "didn't match" not in res.output:
+            break
+        res = phone.set_pin(plan.pin, old=old)
     out = redact(res.output.strip(), plan.secrets)
     if not res.ok:
         if "didn't match" in res.output or "Old password" in res.output:

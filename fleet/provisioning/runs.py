@@ -127,6 +127,21 @@ def new_pin(length: int) -> str:
             return pin
 
 
+def known_pins(serial: str | None) -> list[str]:
+    """Screen-lock PINs fleet set on the phone with this serial (latest first): the random
+    PINs of its finished items, so a re-run can verify or change the lock it set."""
+    if not serial:
+        return []
+    rows = db.session.scalars(select(RunItem).where(
+        RunItem.serial == serial, RunItem.status == "done", RunItem.pin.is_not(None))
+        .order_by(RunItem.id.desc()).limit(5))
+    out: list[str] = []
+    for row in rows:
+        if row.pin and row.pin not in out:
+            out.append(row.pin)
+    return out
+
+
 def match_device(facts: dict) -> Device | None:
     """The inventory device with the phone's serial (ro.serialno) or IMEI, or None."""
     clauses = []
@@ -292,11 +307,14 @@ class Provisioner:
             pin = profile.pin
         elif profile.pin_policy == "random":
             if not item.pin:
-                item.pin = new_pin(profile.pin_length)
+                # a phone fleet already locked keeps its PIN (its holder has that slip)
+                previous = known_pins(item.serial)
+                item.pin = previous[0] if previous else new_pin(profile.pin_length)
             pin = item.pin
         installed_packages = {a.package for a in apks}
         return Plan(
-            apks=apks, pin=pin, require_encryption=profile.require_encryption,
+            apks=apks, pin=pin, old_pins=[p for p in known_pins(item.serial) if p != pin],
+            require_encryption=profile.require_encryption,
             settings=device_settings(profile, facts.get("api_level")),
             play_store=profile.play_store,
             permissions=[(p["package"], p["permission"]) for p in profile.permissions or []

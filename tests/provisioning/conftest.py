@@ -12,3 +12,9 @@ for _path in (_HERE, _TESTS):
 
 from apk_fixtures import apk_factory, signing_keys  # noqa: E402, F401
 from devsim_fixtures import adb_binary, adb_server, devsim, make_adb_server  # noqa: E402, F401
+from provisioning_fixtures import (  # noqa: E402, F401
+    local_station,
+    make_profile,
+    make_release,
+    prov,
+)
