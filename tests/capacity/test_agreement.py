@@ -8,6 +8,10 @@ import json
 import re
 
 import pytest
+from capacity_strategies import devices, realistic_workloads
+from hypothesis import HealthCheck, given, settings
+
+from fleet.capacity.model import estimate
 
 # The worked examples of docs/capacity.md, plus a 4 GB phone and a tiny workload.
 CASES = {
@@ -135,3 +139,25 @@ def test_calibration_page_says_uncalibrated(client, login):
     assert 'id="calibration-state"' in body and ">uncalibrated<" in body
     assert "no health reports" in body
     assert "mb_per_1000_teis" in body
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(device=devices, workload=realistic_workloads)
+def test_page_api_and_cli_agree_on_generated_inputs(client, runner, login, device, workload):
+    """Any valid device and a campaign-sized workload: the three entry points match the
+    library's own estimate."""
+    login("viewer")
+    case = {**{k: v for k, v in device.to_dict().items() if v is not None},
+            **workload.to_dict()}
+    expected = json.loads(json.dumps(estimate(device, workload).to_dict()))
+    api = client.post("/api/v1/capacity/estimate", json=case).json
+    api.pop("memory_curve")
+    cli = runner.invoke(args=_cli_args(case))
+    assert cli.exit_code == 0, cli.output
+    query = {k: ("true" if v is True else "" if v is False else v) for k, v in case.items()}
+    page = client.get("/capacity/", query_string=query)
+    assert page.status_code == 200
+    shown = _page_figures(page.get_data(as_text=True))
+    assert api == json.loads(cli.output) == expected
+    assert shown == {k: expected[k] for k in ("verdict", "recommended_ram_mb", "max_teis_ok")}
