@@ -1,0 +1,36 @@
+"""Health report test fixtures: real adb servers and simulated phones (``devsim_fixtures`` from
+tests/provisioning), the fixture folder, and a device with a push token."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_PROV = str(Path(__file__).resolve().parents[1] / "provisioning")
+if _PROV not in sys.path:
+    sys.path.insert(0, _PROV)
+
+from devsim_fixtures import adb_binary, adb_server, devsim, make_adb_server  # noqa: E402, F401
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture()
+def fixture_text():
+    """fixture_text("real/x.txt") -> the file's text."""
+
+    def read(name: str) -> str:
+        return (FIXTURES / name).read_text(encoding="utf-8")
+
+    return read
+
+
+@pytest.fixture()
+def pushing_device(create_device, db):
+    """(device, plain push token) for a fresh device."""
+    from fleet.reports import operations as ops
+
+    device = create_device()
+    _tok, plain = ops.issue_token(device, actor=None)
+    db.session.commit()
+    return device, plain
