@@ -12,6 +12,8 @@ from sqlalchemy import (Boolean, CheckConstraint, Date, DateTime, ForeignKey, In
                         String, Text, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from flask_babel import lazy_gettext as _l
+
 from fleet.crypto import EncryptedText
 from fleet.extensions import db
 from fleet.timeutil import utcnow
@@ -29,6 +31,12 @@ DEVICE_TRANSITIONS: dict[str, frozenset[str]] = {
     "lost": frozenset({"returned", "retired"}),
     "stolen": frozenset({"returned", "retired"}),
     "retired": frozenset(),
+}
+#: Human labels of the statuses, translated (the stored values stay English identifiers).
+DEVICE_STATUS_LABELS = {
+    "in_stock": _l("in stock"), "provisioned": _l("provisioned"), "assigned": _l("assigned"),
+    "in_field": _l("in the field"), "returned": _l("returned"), "in_repair": _l("in repair"),
+    "lost": _l("lost"), "stolen": _l("stolen"), "retired": _l("retired"),
 }
 #: Statuses from which a device can be checked out to a holder.
 CHECKOUT_FROM = frozenset({"in_stock", "provisioned", "returned"})

@@ -381,6 +381,13 @@ def export(kind, fmt):
         "Content-Disposition": f'attachment; filename="fleet-{kind}.{fmt}"'})
 
 
+@bp.app_template_filter("status_label")
+def _status_label(status: str) -> str:
+    from fleet.inventory.models import DEVICE_STATUS_LABELS
+
+    return str(DEVICE_STATUS_LABELS.get(status, status))
+
+
 @bp.app_template_filter("org_unit_options")
 def _org_unit_options(units: list[OrgUnit]):
     return [(u.id, "\u00a0\u00a0" * (u.level - 1) + u.name) for u in units]
