@@ -18,3 +18,4 @@ from provisioning_fixtures import (  # noqa: E402, F401
     make_release,
     prov,
 )
+from sshd_fixtures import sshd  # noqa: E402, F401
