@@ -261,14 +261,14 @@ def approve_release(release: Release, *, actor) -> Release:
     Raises PermissionDenied (four-eyes, or no identified user), InvalidInput (a check now
     fails), IllegalTransition.
     """
+    if release.status != "in_testing":
+        _move(release, "approved")  # raises IllegalTransition with the right message
     if four_eyes_required():
         if getattr(actor, "id", None) is None:
             raise PermissionDenied(_l("Approval needs an identified fleet user (four-eyes)."))
         if actor.username == release.uploaded_by:
             raise PermissionDenied(
                 _l("Four-eyes rule: the uploader cannot approve their own upload."))
-    if release.status != "in_testing":
-        _move(release, "approved")  # raises with the right message
     report = VettingReport.from_dict(release.report)
     _policy_checks(release, report)
     failed = [c for c in (report.get("signer_pin"), report.get("version_code"))
