@@ -128,7 +128,9 @@ def _register_domains(app: Flask) -> None:
     from fleet.reports import cli as reports_cli
     from fleet.reports import metrics as reports_metrics
     from fleet.reports import views as reports_views
+    from fleet.provisioning import api as provisioning_api
     from fleet.provisioning import cli as provisioning_cli
+    from fleet.provisioning import views as provisioning_views
     from fleet.provisioning.devsim.cli import devsim
 
     app.config.update(
@@ -146,10 +148,12 @@ def _register_domains(app: Flask) -> None:
         "security": [{"bearer": []}, {"session": []}],
     })
     for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints,
-                *dhis2_api.blueprints, agreements_api.blp, labels_api.blp, reports_api.blp):
+                *dhis2_api.blueprints, agreements_api.blp, labels_api.blp,
+                *provisioning_api.blueprints, reports_api.blp):
         api.register_blueprint(blp)
     for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp,
-               dhis2_views.bp, agreements_views.bp, labels_views.bp, reports_views.bp,
+               dhis2_views.bp, agreements_views.bp, labels_views.bp,
+               provisioning_views.bp, reports_views.bp,
                reports_metrics.bp):
         app.register_blueprint(bp)
     for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
