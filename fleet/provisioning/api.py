@@ -18,12 +18,13 @@ from fleet.provisioning import operations as ops
 from fleet.provisioning.models import Run
 from fleet.provisioning.runs import run_summary, start_run
 from fleet.provisioning.schemas import (
-    ProfileArgs,
-    ProfileSchema,
-    RunSchema,
-    RunStartArgs,
-    StationArgs,
-    StationSchema,
+    ProvProfileArgs,
+    ProvProfileSchema,
+    ProvProfileUpdateArgs,
+    ProvRunSchema,
+    ProvRunStartArgs,
+    ProvStationArgs,
+    ProvStationSchema,
 )
 from fleet.provisioning.slips import write_slips
 
@@ -33,15 +34,15 @@ blueprints = (blp,)
 
 
 @blp.get("/profiles")
-@blp.response(200, ProfileSchema(many=True))
+@blp.response(200, ProvProfileSchema(many=True))
 @require("read")
 def list_profiles():
     return ops.list_profiles()
 
 
 @blp.post("/profiles")
-@blp.arguments(ProfileArgs)
-@blp.response(201, ProfileSchema)
+@blp.arguments(ProvProfileArgs)
+@blp.response(201, ProvProfileSchema)
 @require("provision")
 def create_profile(args):
     name = args.pop("name")
@@ -51,8 +52,8 @@ def create_profile(args):
 
 
 @blp.patch("/profiles/<name>")
-@blp.arguments(ProfileArgs(partial=True))
-@blp.response(200, ProfileSchema)
+@blp.arguments(ProvProfileUpdateArgs)
+@blp.response(200, ProvProfileSchema)
 @require("provision")
 def update_profile(args, name):
     args.pop("name", None)
@@ -62,15 +63,15 @@ def update_profile(args, name):
 
 
 @blp.get("/stations")
-@blp.response(200, StationSchema(many=True))
+@blp.response(200, ProvStationSchema(many=True))
 @require("read")
 def list_stations():
     return ops.list_stations()
 
 
 @blp.post("/stations")
-@blp.arguments(StationArgs)
-@blp.response(201, StationSchema)
+@blp.arguments(ProvStationArgs)
+@blp.response(201, ProvStationSchema)
 @require("provision")
 def create_station(args):
     name = args.pop("name")
@@ -86,7 +87,7 @@ def _dump(run: Run) -> dict:
 
 
 @blp.get("/runs")
-@blp.response(200, RunSchema(many=True))
+@blp.response(200, ProvRunSchema(many=True))
 @require("read")
 def list_runs():
     runs = db.session.scalars(select(Run).order_by(Run.id.desc()).limit(50))
@@ -94,8 +95,8 @@ def list_runs():
 
 
 @blp.post("/runs")
-@blp.arguments(RunStartArgs)
-@blp.response(202, RunSchema)
+@blp.arguments(ProvRunStartArgs)
+@blp.response(202, ProvRunSchema)
 @require("provision")
 def start(args):
     """Start a run in the background; poll ``GET /runs/<id>`` for progress."""
@@ -117,14 +118,14 @@ def start(args):
 
 
 @blp.get("/runs/<int:run_id>")
-@blp.response(200, RunSchema)
+@blp.response(200, ProvRunSchema)
 @require("read")
 def get_run(run_id):
     return _dump(db.get_or_404(Run, run_id))
 
 
 @blp.post("/runs/<int:run_id>/stop")
-@blp.response(200, RunSchema)
+@blp.response(200, ProvRunSchema)
 @require("provision")
 def stop_run(run_id):
     run = db.get_or_404(Run, run_id)

@@ -8,12 +8,12 @@ from marshmallow import fields, validate
 from fleet.provisioning.models import CAPACITY_CHECKS, PIN_POLICIES, PLAY_STORE_POLICIES
 
 
-class PermissionGrant(ma.Schema):
+class ProvPermissionGrant(ma.Schema):
     package = fields.String(required=True, validate=validate.Length(1, 255))
     permission = fields.String(required=True, validate=validate.Length(1, 255))
 
 
-class ProfileArgs(ma.Schema):
+class ProvProfileArgs(ma.Schema):
     """A profile as given by a client; the PIN is write-only."""
 
     name = fields.String(required=True, validate=validate.Length(1, 60))
@@ -29,7 +29,7 @@ class ProfileArgs(ma.Schema):
     auto_time = fields.Boolean()
     screen_off_timeout_s = fields.Integer(allow_none=True, validate=validate.Range(5, 86400))
     play_store = fields.String(validate=validate.OneOf(PLAY_STORE_POLICIES))
-    permissions = fields.List(fields.Nested(PermissionGrant))
+    permissions = fields.List(fields.Nested(ProvPermissionGrant))
     min_api_level = fields.Integer(allow_none=True)
     min_ram_mb = fields.Integer(allow_none=True)
     min_free_storage_mb = fields.Integer(allow_none=True)
@@ -38,7 +38,7 @@ class ProfileArgs(ma.Schema):
     capacity_check = fields.String(validate=validate.OneOf(CAPACITY_CHECKS))
 
 
-class ProfileSchema(ma.Schema):
+class ProvProfileSchema(ma.Schema):
     id = fields.Integer()
     name = fields.String()
     version = fields.Integer()
@@ -63,7 +63,7 @@ class ProfileSchema(ma.Schema):
     updated_at = fields.DateTime()
 
 
-class StationArgs(ma.Schema):
+class ProvStationArgs(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(1, 60))
     kind = fields.String(load_default="local", validate=validate.OneOf(("local", "ssh")))
     adb_host = fields.String()
@@ -75,7 +75,7 @@ class StationArgs(ma.Schema):
     known_hosts = fields.String(allow_none=True)
 
 
-class StationSchema(ma.Schema):
+class ProvStationSchema(ma.Schema):
     id = fields.Integer()
     name = fields.String()
     kind = fields.String()
@@ -88,7 +88,7 @@ class StationSchema(ma.Schema):
     has_private_key = fields.Function(lambda s: bool(s.private_key))
 
 
-class RunStartArgs(ma.Schema):
+class ProvRunStartArgs(ma.Schema):
     profile = fields.String(required=True)
     station = fields.String(allow_none=True, load_default=None)
     serials = fields.List(fields.String(), load_default=list)
@@ -99,7 +99,7 @@ class RunStartArgs(ma.Schema):
     concurrency = fields.Integer(load_default=8, validate=validate.Range(1, 64))
 
 
-class StepSchema(ma.Schema):
+class ProvStepSchema(ma.Schema):
     step = fields.String()
     status = fields.String()
     duration_s = fields.Float()
@@ -107,7 +107,7 @@ class StepSchema(ma.Schema):
     output = fields.String()
 
 
-class ItemSchema(ma.Schema):
+class ProvItemSchema(ma.Schema):
     id = fields.Integer()
     adb_serial = fields.String()
     serial = fields.String(allow_none=True)
@@ -118,10 +118,10 @@ class ItemSchema(ma.Schema):
     step = fields.String(allow_none=True)
     resume_step = fields.String(allow_none=True)
     message = fields.String()
-    steps = fields.List(fields.Nested(StepSchema))
+    steps = fields.List(fields.Nested(ProvStepSchema))
 
 
-class RunSchema(ma.Schema):
+class ProvRunSchema(ma.Schema):
     id = fields.Integer()
     profile = fields.String()
     profile_version = fields.Integer()
@@ -132,4 +132,10 @@ class RunSchema(ma.Schema):
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
-    items = fields.List(fields.Nested(ItemSchema))
+    items = fields.List(fields.Nested(ProvItemSchema))
+
+
+class ProvProfileUpdateArgs(ProvProfileArgs):
+    """Profile changes: every field optional (the name is in the URL)."""
+
+    name = fields.String(validate=validate.Length(1, 60))
