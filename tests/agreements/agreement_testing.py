@@ -81,3 +81,59 @@ def signature_png(blank: bool = False) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "PNG")
     return buf.getvalue()
+
+
+def seed_checked_out(app, n: int, *, district_name: str = "Kano Municipal"):
+    """In ``app`` (a live server's app): country > region > district > facility, and ``n``
+    phones with paired SIMs checked out to holders there (committed). Returns
+    ``(district_id, [asset tags])``."""
+    from fleet.extensions import db
+    from fleet.inventory import operations as inv
+    from fleet_testing import make_iccid, make_imei
+
+    with app.app_context():
+        base = next(_seq) * 1000
+        country = inv.create_org_unit({"name": f"Nigeria {base}"}, actor=None)
+        region = inv.create_org_unit(
+            {"name": f"Kano State {base}", "parent_id": country.id}, actor=None
+        )
+        district = inv.create_org_unit(
+            {"name": f"{district_name} {base}", "parent_id": region.id}, actor=None
+        )
+        facility = inv.create_org_unit(
+            {"name": f"Gwale PHC {base}", "parent_id": district.id}, actor=None
+        )
+        tags = []
+        for i in range(n):
+            holder = inv.create_holder(
+                {
+                    "name": f"Ngozi Ọkafọ̀ {base + i}",
+                    "msisdn": f"+2348031{base + i:06d}",
+                    "org_unit_id": facility.id,
+                },
+                actor=None,
+            )
+            device = inv.register_device(
+                {
+                    "imei": make_imei(base + i),
+                    "model": "Galaxy A12",
+                    "manufacturer": "Samsung",
+                    "serial": f"R58N{base + i}",
+                    "box_number": f"B-{base + i}",
+                    "org_unit_id": facility.id,
+                },
+                actor=None,
+            )
+            sim = inv.register_sim(
+                {
+                    "iccid": make_iccid(base + i),
+                    "msisdn": f"+2348099{base + i:06d}",
+                    "carrier": "MTN",
+                },
+                actor=None,
+            )
+            inv.pair_sim(device, sim, actor=None)
+            inv.checkout(device, holder, actor=None)
+            tags.append(device.asset_tag)
+        db.session.commit()
+        return district.id, tags

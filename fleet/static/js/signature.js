@@ -33,7 +33,7 @@
                y: (clientY - r.top) * canvas.height / r.height };
     }
 
-    function start(p) { drawing = true; last = p; ctx.beginPath(); ctx.arc(p.x, p.y, 1.2, 0, 2 * Math.PI); ctx.fill(); }
+    function start(p) { drawing = true; last = p; message.textContent = ""; ctx.beginPath(); ctx.arc(p.x, p.y, 1.2, 0, 2 * Math.PI); ctx.fill(); }
     function move(p) {
       if (!drawing) { return; }
       ctx.beginPath(); ctx.moveTo(last.x, last.y); ctx.lineTo(p.x, p.y); ctx.stroke();
