@@ -87,9 +87,10 @@ def seed_checked_out(app, n: int, *, district_name: str = "Kano Municipal"):
     """In ``app`` (a live server's app): country > region > district > facility, and ``n``
     phones with paired SIMs checked out to holders there (committed). Returns
     ``(district_id, [asset tags])``."""
+    from fleet_testing import make_iccid, make_imei
+
     from fleet.extensions import db
     from fleet.inventory import operations as inv
-    from fleet_testing import make_iccid, make_imei
 
     with app.app_context():
         base = next(_seq) * 1000
