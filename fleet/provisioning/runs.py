@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError
 
 from fleet.audit.operations import record, snapshot
 from fleet.errors import InvalidInput
@@ -44,6 +45,11 @@ POLL_S = 0.5
 RETRY_GONE_S = 5.0
 #: Statuses from which a verified phone becomes ``provisioned`` (inventory lifecycle).
 PROVISIONABLE_FROM = ("in_stock", "returned", "provisioned")
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _name(actor) -> str:
@@ -488,6 +494,8 @@ class Provisioner:
             line.asset_tag = device.asset_tag
             line.steps_done.append("record")
         except Exception as exc:
+            if isinstance(exc, OperationalError) and _is_locked(exc):
+                raise  # retried whole by _retrying
             db.session.rollback()
             log.exception("recording phone %s failed", item.serial)
             item = db.session.get(RunItem, item.id)
@@ -547,7 +555,7 @@ class Provisioner:
                             pool.submit(self._probe, adb_serial)
                         elif state in ("unauthorized", "offline") and (
                                 self.serials is None or adb_serial in self.serials):
-                            self._note_unready(adb_serial, state)
+                            self._retrying(self._note_unready, adb_serial, state)
                     for adb_serial in list(seen):
                         if adb_serial not in present:
                             seen.pop(adb_serial)
@@ -565,7 +573,7 @@ class Provisioner:
                                             and time.monotonic() > deadline + 120):
                     break
         self._drain(None, 0)
-        return self.finish()
+        return self._retrying(self.finish)
 
     def _drain(self, pool: ThreadPoolExecutor | None, wait: float) -> None:
         end = time.monotonic() + wait
@@ -578,13 +586,27 @@ class Provisioner:
                 return
             if ev.kind == "facts":
                 if pool is not None:
-                    self._start_pipeline(pool, ev.adb_serial, ev.facts)
+                    self._retrying(self._start_pipeline, pool, ev.adb_serial, ev.facts)
                 else:
                     self.busy.discard(ev.adb_serial)
             elif ev.kind == "step":
-                self._on_step(ev)
+                self._retrying(self._on_step, ev)
             elif ev.kind == "end":
-                self._on_end(ev)
+                self._retrying(self._on_end, ev)
+
+    def _retrying(self, fn, *args):
+        """Run one unit of recording work; on SQLite's "database is locked" (a concurrent
+        writer committed after this transaction's snapshot: SQLITE_BUSY_SNAPSHOT, which the
+        busy timeout does not wait out) roll back and run it again."""
+        for attempt in range(30):
+            try:
+                return fn(*args)
+            except OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                db.session.rollback()
+                time.sleep(min(0.02 * (attempt + 1), 0.5))
+        return fn(*args)
 
     def finish(self) -> Run:
         run = db.session.get(Run, self.run_row.id)
