@@ -84,3 +84,23 @@ def make_channel(client, staff):
 
     make.token = token
     return make
+
+
+@pytest.fixture(scope="module")
+def live_repo(tmp_path_factory, apk_factory):
+    """A repository on disk (committed) with a released 6 MB APK; see ``apk_live``."""
+    from apk_live import build_repository
+
+    apk = apk_factory.build(package="com.dhis2", version_code=30500, version_name="3.5.0",
+                            padding_bytes=6 * 1024 * 1024)
+    return build_repository(tmp_path_factory.mktemp("apkrepo"), apk)
+
+
+@pytest.fixture(scope="module")
+def fleet_server(live_repo):
+    """``fleet serve`` (gunicorn, HTTPS with its self-signed certificate) on a free port."""
+    from apk_live import FleetServer
+
+    server = FleetServer(live_repo, tls=True)
+    yield server
+    server.stop()
