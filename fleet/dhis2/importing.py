@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
+from fleet.audit.models import AuditEntry
 from fleet.audit.operations import record, snapshot
 from fleet.dhis2.models import Dhis2Server, Dhis2UserGroup
 from fleet.dhis2.operations import Dhis2Failure, client_for, dhis2_errors
@@ -204,35 +205,53 @@ def import_org_units(server: Dhis2Server, *, actor, dry_run: bool = False,
 
     total = len(diff.created) + len(diff.updated)
     done = 0
-    # Creations, by level (parents first): add a level's units, flush for ids, set paths.
-    levels = sorted({r.level for r in diff.created})
-    for level in levels:
-        batch = []
-        for rec in (r for r in diff.created if r.level == level):
-            parent = by_uid.get(rec.parent_uid) if rec.parent_uid else None
-            if rec.uid in report.linked:
-                unit = db.session.get(OrgUnit, report.linked[rec.uid])
-                before = snapshot(unit)
-                unit.uid = rec.uid
-                _apply_record(unit, rec, parent)
-                batch.append((unit, parent, before))
-            else:
-                unit = OrgUnit(uid=rec.uid, path="/")
-                _apply_record(unit, rec, parent)
-                db.session.add(unit)
-                batch.append((unit, parent, None))
-            by_uid[rec.uid] = unit
-        db.session.flush()
-        for unit, parent, _before in batch:
+    # Creations, by level (parents first). New units go in with one INSERT ... RETURNING per
+    # level, their paths in one UPDATE by primary key, their audit entries in one INSERT
+    # (like the inventory's bulk device import); linked units go through the ORM.
+    ids = {uid: unit.id for uid, unit in by_uid.items()}
+    paths = {uid: unit.path for uid, unit in by_uid.items()}
+    now, actor_id = utcnow(), getattr(actor, "id", None)
+    actor_name = getattr(actor, "username", None) or "system"
+    for level in sorted({r.level for r in diff.created}):
+        records = [r for r in diff.created if r.level == level]
+        for rec in (r for r in records if r.uid in report.linked):
+            unit = db.session.get(OrgUnit, report.linked[rec.uid])
+            parent = (db.session.get(OrgUnit, ids[rec.parent_uid])
+                      if rec.parent_uid in ids else None)
+            before = snapshot(unit)
+            unit.uid = rec.uid
+            _apply_record(unit, rec, parent)
+            db.session.flush()
             _set_path(unit, parent)
-        db.session.flush()
-        for unit, _parent, before in batch:
-            if before is None:
-                record(actor, "org_unit.dhis2_create", unit, after=snapshot(unit))
-            else:
-                record(actor, "org_unit.dhis2_link", unit, before=before, after=snapshot(unit))
+            db.session.flush()
+            record(actor, "org_unit.dhis2_link", unit, before=before, after=snapshot(unit))
+            ids[rec.uid], paths[rec.uid] = unit.id, unit.path
             done += 1
+        new = [r for r in records if r.uid not in report.linked]
+        if new:
+            db.session.flush()
+            values = [{"uid": r.uid, "name": r.name, "code": r.code, "level": r.level,
+                       "parent_id": ids.get(r.parent_uid) if r.parent_uid else None, "path": "/"}
+                      for r in new]
+            new_ids = db.session.execute(
+                insert(OrgUnit).returning(OrgUnit.id, sort_by_parameter_order=True),
+                values).scalars().all()
+            for rec, row, new_id in zip(new, values, new_ids, strict=True):
+                parent_path = paths[rec.parent_uid] if rec.parent_uid in ids else "/"
+                row["id"], row["path"] = new_id, f"{parent_path}{new_id}/"
+                ids[rec.uid], paths[rec.uid] = new_id, row["path"]
+            db.session.execute(update(OrgUnit), [{"id": r["id"], "path": r["path"]}
+                                                 for r in values])
+            db.session.execute(insert(AuditEntry), [
+                {"at": now, "actor_id": actor_id, "actor_name": actor_name,
+                 "action": "org_unit.dhis2_create", "entity_type": OrgUnit.__tablename__,
+                 "entity_id": str(row["id"]), "entity_label": row["name"], "before": None,
+                 "after": dict(row)} for row in values])
+            done += len(new)
         progress("apply", done, total)
+    if diff.updated and diff.created:  # units created above are not in the session yet
+        by_uid = {u.uid: u for u in db.session.scalars(
+            select(OrgUnit).where(OrgUnit.uid.is_not(None)))}
 
     # Updates, parents first (sorted by the new level and path).
     for upd in diff.updated:
