@@ -223,7 +223,13 @@ class Nginx:
             marker = "    # Reached only through X-Accel-Redirect"
             site = site.replace(marker, extra_locations + "\n" + marker)
         tmp = root / "tmp"
+        # Workers run as this user so they can read the (pytest, mode 0700) store; in
+        # production the nginx user needs read access to APK_STORE_DIR instead.
+        import pwd
+
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
         conf = f"""
+{user}
 worker_processes 2;
 pid {root}/nginx.pid;
 error_log {root}/logs/error.log warn;
