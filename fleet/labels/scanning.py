@@ -88,6 +88,9 @@ def select_devices(*, tags: Sequence[str] = (), status: str | None = None,
 
 
 def _district(ref: str | int) -> OrgUnit:
+    """An org unit by id (int or digits, as the pages' selects send), name, code or UID."""
+    if isinstance(ref, str) and ref.strip().isdigit():
+        ref = int(ref)
     unit = inventory.resolve_org_unit(ref, field_name="district")
     if unit is None:
         raise NotFound(_l("No district %(d)s.", d=ref))
