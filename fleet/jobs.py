@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fleet.extensions import db
 from fleet.reports import jobs as report_jobs
@@ -36,6 +36,16 @@ from fleet.reports.models import JobRun
 from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did (a plain copy of its ``job_run`` row, usable after the session ends)."""
+
+    job_id: str
+    slot: int
+    outcome: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -73,25 +83,20 @@ def slot_for(interval: int, at: float | None = None) -> int:
     return int(round((time.time() if at is None else at) / interval))
 
 
-def run_job(app: Flask, job_id: str, *, slot: int | None = None) -> JobRun | None:
+def run_job(app: Flask, job_id: str, *, slot: int | None = None) -> RunResult | None:
     """Run job ``job_id`` once for ``slot`` (default: the current one) inside an app context.
 
-    Returns the JobRun row (outcome success or failure), or None when another process already
-    claimed this slot. The job's own work is committed on success and rolled back on error."""
+    Returns a :class:`RunResult` (outcome success or failure), or None when another process
+    already claimed this slot. The job's own work is committed on success, rolled back on
+    error."""
     job = JOBS[job_id]
     with app.app_context():
         interval = interval_of(app, job_id)
         slot = slot_for(interval) if slot is None else slot
-        run = JobRun(job_id=job_id, slot=slot, host=f"{socket.gethostname()}:{_pid()}",
-                     outcome="running", message="")
-        db.session.add(run)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
+        run_id = _claim(job_id, slot)
+        if run_id is None:
             log.info("job %s slot %s already claimed elsewhere", job_id, slot)
             return None
-        run_id = run.id
         try:
             message = job.func() or ""
             db.session.commit()
@@ -100,11 +105,46 @@ def run_job(app: Flask, job_id: str, *, slot: int | None = None) -> JobRun | Non
             db.session.rollback()
             log.exception("job %s failed", job_id)
             message, outcome = f"{type(exc).__name__}: {exc}", "failure"
-        run = db.session.get(JobRun, run_id)
-        run.outcome, run.message, run.finished_at = outcome, message[:4000], utcnow()
-        db.session.commit()
+        _finish(run_id, outcome, message[:4000])
         log.info("job %s: %s (%s)", job_id, outcome, message[:200])
-        return run
+        return RunResult(job_id, slot, outcome, message[:4000])
+
+
+def _claim(job_id: str, slot: int, attempts: int = 5) -> int | None:
+    """Insert the run row for (job_id, slot); None when the slot is taken. A locked database
+    (another process writing) is retried."""
+    for attempt in range(attempts):
+        run = JobRun(job_id=job_id, slot=slot, host=f"{socket.gethostname()}:{_pid()}",
+                     outcome="running", message="")
+        db.session.add(run)
+        try:
+            db.session.commit()
+            return run.id
+        except IntegrityError:
+            db.session.rollback()
+            return None
+        except OperationalError:
+            db.session.rollback()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None
+
+
+def _finish(run_id: int, outcome: str, message: str, attempts: int = 5) -> None:
+    """Record the outcome; retried because SQLite refuses a write whose read snapshot is stale
+    (SQLITE_BUSY_SNAPSHOT, no busy wait) when another process wrote meanwhile."""
+    for attempt in range(attempts):
+        try:
+            db.session.execute(update(JobRun).where(JobRun.id == run_id).values(
+                outcome=outcome, message=message, finished_at=utcnow()))
+            db.session.commit()
+            return
+        except OperationalError:
+            db.session.rollback()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _pid() -> int:
@@ -117,10 +157,14 @@ def build_scheduler(app: Flask, job_ids=None):
     """An APScheduler BackgroundScheduler with every job (or ``job_ids``), each on an interval
     trigger aligned to multiples of its interval since the epoch (so separate processes fire
     at the same instants and compute the same slot)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    scheduler = BackgroundScheduler(timezone=UTC)
+    # One worker thread: a process runs its jobs one after another (no SQLite write contention
+    # between its own jobs; a long pull delays the others, it does not overlap them).
+    scheduler = BackgroundScheduler(timezone=UTC,
+                                    executors={"default": ThreadPoolExecutor(max_workers=1)})
     for job_id in job_ids or JOBS:
         interval = interval_of(app, job_id)
         start = datetime.fromtimestamp((time.time() // interval + 1) * interval, UTC)

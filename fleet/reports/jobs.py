@@ -17,6 +17,11 @@ from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+try:  # provisioning stations (issue 7); imported here so every mapper exists before jobs run
+    from fleet.provisioning.models import Station
+except ImportError:  # pragma: no cover - only before issue 7 lands
+    Station = None
+
 try:  # issue 3's agreement follow-up list
     from fleet.agreements.operations import stuck_query
 except ImportError:  # pragma: no cover - only before issue 3 lands
@@ -28,10 +33,6 @@ def stations() -> list:
     else one local station for the adb server at config HEALTH_ADB_HOST:HEALTH_ADB_PORT."""
     from fleet.provisioning.stations import StationSpec
 
-    try:
-        from fleet.provisioning.models import Station
-    except ImportError:
-        Station = None  # noqa: N806
     if Station is not None:
         rows = list(db.session.scalars(select(Station)))
         if rows:
