@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -70,15 +71,20 @@ def workload_of(holder, *, encrypt_db: bool | None = None) -> tuple[Workload, tu
     """
     if holder is None or holder.expected_teis is None:
         raise CapacityInputError("expected_teis", "no offline workload recorded for the holder")
-    values: dict[str, Any] = {}
+    recorded = tuple(getattr(holder, column) for column in HOLDER_WORKLOAD_FIELDS)
+    encrypt = encrypt_db_setting() if encrypt_db is None else encrypt_db
+    return _workload(recorded, encrypt)
+
+
+@lru_cache(maxsize=16384)  # a campaign repeats a handful of workloads over many holders
+def _workload(recorded: tuple, encrypt_db: bool) -> tuple[Workload, tuple[str, ...]]:
+    values: dict[str, Any] = {"encrypt_db": encrypt_db}
     defaulted = []
-    for column, name in HOLDER_WORKLOAD_FIELDS.items():
-        value = getattr(holder, column)
+    for (column, name), value in zip(HOLDER_WORKLOAD_FIELDS.items(), recorded, strict=True):
         if value is None:
             defaulted.append(column)
         else:
             values[name] = value
-    values["encrypt_db"] = encrypt_db_setting() if encrypt_db is None else encrypt_db
     try:
         return Workload(**values), tuple(defaulted)
     except CapacityInputError as exc:
@@ -104,17 +110,27 @@ def device_spec_of(
     if device.api_level is None:
         raise CapacityInputError("api_level", "Android API level not recorded for the device")
     total = None if device.storage_gb is None else device.storage_gb * 1024
+    return _device_spec(device.ram_mb, device.api_level, free_storage_mb, form_factor, total)
+
+
+@lru_cache(maxsize=4096)  # a fleet has few distinct (RAM, API level, storage) combinations
+def _device_spec(ram_mb, api_level, free_storage_mb, form_factor, total_storage_mb) -> DeviceSpec:
     try:
         return DeviceSpec(
-            ram_mb=device.ram_mb,
-            api_level=device.api_level,
+            ram_mb=ram_mb,
+            api_level=api_level,
             free_storage_mb=free_storage_mb,
             form_factor=form_factor,
-            total_storage_mb=total,
+            total_storage_mb=total_storage_mb,
         )
     except CapacityInputError as exc:
         field = "storage_gb" if exc.field == "total_storage_mb" else exc.field
         raise CapacityInputError(field, exc.message) from exc
+
+
+@lru_cache(maxsize=16384)
+def _judge(spec: DeviceSpec, workload: Workload, c: Coefficients):
+    return judge(spec, workload, c)
 
 
 @dataclass(frozen=True)
@@ -186,7 +202,8 @@ def device_verdict(
     ``free_storage_mb`` (MB free on /data) when the caller has read it; ``encrypt_db`` None means
     the ``CAPACITY_ENCRYPT_DB`` setting; ``coefficients`` None means :func:`active_coefficients`.
     Never raises for missing or out-of-range inventory values: those give ``unknown`` with the
-    field and message. Costs about 0.02 ms (the RAM recommendation is memoised per workload).
+    field and message. Inputs, verdicts and RAM recommendations are memoised (all frozen), so
+    a fleet that repeats a few workloads and device models pays a few microseconds a device.
     """
     unknown: list[tuple[str, str]] = []
     spec = workload = recommendation = None
@@ -205,7 +222,7 @@ def device_verdict(
     if unknown:
         return DeviceVerdict(UNKNOWN, (), (), tuple(unknown), defaulted, spec, workload,
                              recommendation)
-    j = judge(spec, workload, c)
+    j = _judge(spec, workload, c)
     return DeviceVerdict(
         j.verdict.value, j.reasons, j.notes, (), defaulted, spec, workload, recommendation,
         j.memory.total_mb, j.ok_limit_mb,

@@ -53,8 +53,11 @@ class ReportRow:
         return self.judged.verdict
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict: device and holder figures as recorded (None when unknown)."""
-        d = self.device
+        """JSON-friendly dict: device and holder figures as recorded (None when unknown), the
+        verdict with its reasons (code, severity, message; their sources are listed once in
+        the report's ``reason_sources``), unknown inputs, defaulted workload columns and the
+        RAM the holder's workload needs to be ok."""
+        d, j = self.device, self.judged
         return {
             "asset_tag": d.asset_tag,
             "model": d.model,
@@ -66,7 +69,14 @@ class ReportRow:
                        "expected_teis": self.holder.expected_teis},
             "district": self.district,
             "org_unit": self.org_unit,
-            **self.judged.to_dict(),
+            "verdict": j.verdict,
+            "reasons": [{"code": r.code, "severity": r.severity, "message": r.message}
+                        for r in j.reasons],
+            "notes": [r.code for r in j.notes],
+            "unknown": [{"field": f, "message": m} for f, m in j.unknown],
+            "defaulted": list(j.defaulted),
+            "recommended_ram_mb": j.recommended_ram_mb,
+            "memory_mb": None if j.memory_mb is None else round(j.memory_mb, 1),
         }
 
 
@@ -133,6 +143,15 @@ class FleetReport:
     def unknown(self) -> list[ReportRow]:
         return [r for r in self.rows if r.verdict == UNKNOWN]
 
+    @property
+    def reason_sources(self) -> dict[str, list[str]]:
+        """Sources of every reason and note code found in the report, once each."""
+        found: dict[str, list[str]] = {}
+        for r in self.rows:
+            for reason in (*r.judged.reasons, *r.judged.notes):
+                found.setdefault(reason.code, list(reason.sources))
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of the whole report."""
         return {
@@ -147,6 +166,7 @@ class FleetReport:
             "not_fixable_by_ram": [r.device.asset_tag for r in self.not_fixable_by_ram],
             "calibrated": self.coefficients.calibrated,
             "coefficients_source": self.coefficients.source,
+            "reason_sources": self.reason_sources,
             "districts": [
                 {"name": g.name, **g.counts, "at_risk": g.at_risk,
                  "devices": [r.to_dict() for r in g.rows]}

@@ -101,6 +101,8 @@ class ReportSchema(ma.Schema):
     not_fixable_by_ram = ma.fields.List(ma.fields.String())
     calibrated = ma.fields.Boolean()
     coefficients_source = ma.fields.String()
+    reason_sources = ma.fields.Dict(metadata={
+        "description": "reason code -> the sources it cites (listed once for the report)"})
     districts = ma.fields.List(ma.fields.Dict())
 
 

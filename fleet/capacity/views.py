@@ -39,6 +39,8 @@ WORKLOAD_FORM = (
     ("media_files_per_tei", _l("Media files per TEI"), _l("images, files")),
     ("media_avg_kb", _l("Average media file size"), _l("KB")),
 )
+#: Above this many devices the all-districts page lists districts only; one district lists all.
+REPORT_PAGE_ROWS = 500
 FORM_KEYS = {name for name, _, _ in DEVICE_FORM + WORKLOAD_FORM} | {"form_factor", "encrypt_db"}
 
 
@@ -84,11 +86,16 @@ def calculator():
 @bp.get("/report")
 @require("read")
 def report():
-    """The fleet report, all districts or ``?district=NAME``."""
+    """The fleet report, all districts or ``?district=NAME``: totals, procurement, a line per
+    district, and each device (all districts' devices only up to ``REPORT_PAGE_ROWS``; the
+    exports always hold every device)."""
     district = request.args.get("district", "").strip() or None
+    result = fleet_report(district)
     return render_template(
-        "capacity/report.html", report=fleet_report(district), district=district,
+        "capacity/report.html", report=result, district=district,
         districts=inventory_queries.districts(), purchasable=PURCHASABLE_RAM_MB,
+        show_rows=district is not None or len(result.rows) <= REPORT_PAGE_ROWS,
+        page_rows=REPORT_PAGE_ROWS,
     )
 
 

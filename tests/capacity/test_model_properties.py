@@ -159,7 +159,7 @@ def test_memory_curve_matches_working_memory_and_rises(device, workload, points)
     assert mbs == sorted(mbs)
     for teis, mb in curve:
         expected = working_memory(dataclasses.replace(workload, teis=teis)).total_mb
-        assert abs(mb - expected) <= 0.05
+        assert abs(mb - expected) <= 0.05 + 1e-9  # rounded to 0.1 MB, plus float error
 
 
 @st.composite

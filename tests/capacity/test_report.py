@@ -234,3 +234,33 @@ def test_cli_writes_the_export(hostile, runner, tmp_path):
     assert "'@SUM(A1:A9)" in text
     result = runner.invoke(args=["capacity", "report", "--format", "csv"])
     assert result.exit_code == 2 and "--format needs --out" in result.output
+
+
+def test_large_fleet_page_lists_districts_then_one_districts_devices(campaign, client, login,
+                                                                     monkeypatch):
+    from fleet.capacity import views
+
+    monkeypatch.setattr(views, "REPORT_PAGE_ROWS", 3)
+    login("viewer")
+    body = client.get("/capacity/report").get_data(as_text=True)
+    assert 'id="rows-hidden"' in body and "data-asset-tag=" not in body
+    row = body[body.index('<tr data-district="Beta">'):]
+    row = row[:row.index("</tr>")]
+    cells = [c.split(">")[-1] for c in row.split("</td>")[1:-1]]
+    assert cells == ["0", "1", "2", "0", "3"]  # ok, marginal, insufficient, unknown, at risk
+    body = client.get("/capacity/report?district=Beta").get_data(as_text=True)
+    assert 'id="rows-hidden"' not in body
+    assert body.count("data-asset-tag=") == 3
+
+
+def test_api_rows_are_compact_with_sources_listed_once(campaign, client, login):
+    login("viewer")
+    data = client.get("/api/v1/capacity/report").json
+    b1 = next(d for g in data["districts"] for d in g["devices"] if d["asset_tag"] == "CAP-B1")
+    assert b1["verdict"] == "insufficient" and b1["recommended_ram_mb"] == 3072
+    codes = [r["code"] for r in b1["reasons"]]
+    assert "ram_below_minimum" in codes
+    assert all(set(r) == {"code", "severity", "message"} for r in b1["reasons"])
+    assert data["reason_sources"]["ram_below_minimum"][0].startswith(
+        "DHIS2 Android implementation guide")
+    assert set(codes) <= set(data["reason_sources"])
