@@ -137,3 +137,25 @@ def test_plain_entries_and_a_foreign_default(db, server_row, dhis2_server):
     assert result.written and result.diff["demoted"][0]["isDefault"] is False
     versions = dhis2_server.datastore()[NS]["versions"]["versions"]
     assert [v["isDefault"] for v in versions] == [True, False]
+
+
+def test_job_publishes_after_a_repoint_and_only_then(db, app, monkeypatch, server_row,
+                                                     dhis2_server, released):
+    from fleet.apk.models import PointerHistory
+    from fleet.dhis2.jobs import publish_apks_after_repoint
+
+    assert publish_apks_after_repoint().startswith("off")
+    monkeypatch.setitem(app.config, "DHIS2_AUTO_PUBLISH_APKS", "production")
+    assert publish_apks_after_repoint() == "no channel re-pointed yet"
+    pointer = db.session.scalars(select(ChannelPointer)).first()
+    db.session.add(PointerHistory(channel_id=pointer.channel_id, package="com.dhis2",
+                                  action="release", release_id=pointer.release_id,
+                                  rollout_percent=100, actor_name="tester"))
+    db.session.commit()
+    message = publish_apks_after_repoint()
+    db.session.commit()
+    assert message == "production: 2 added, 0 removed, written"
+    assert len(dhis2_server.datastore()[NS]["versions"]["versions"]) == 2
+    pub = db.session.scalars(select(Dhis2Publication)).one()
+    assert pub.actor_name == "system" and pub.written
+    assert publish_apks_after_repoint() == "production: up to date"
