@@ -18,6 +18,16 @@ from fleet.jobs import JOBS, run_job, slot_for
 from fleet.reports.models import JobRun
 
 
+def _drop(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def _own_database(tmp_path) -> str:
     """A database of its own (SQLite file, or a fresh PostgreSQL database when the suite runs
     on PostgreSQL): the scheduler processes commit for real."""
@@ -60,6 +70,8 @@ def test_two_scheduler_processes_run_each_job_once(tmp_path, adb_server):
         from fleet.extensions import db
 
         runs = db.session.scalars(select(JobRun)).all()
+        db.engine.dispose()
+    _drop(url)
     per_job = Counter(r.job_id for r in runs)
     per_slot = Counter((r.job_id, r.slot) for r in runs)
     assert set(per_job) == set(JOBS), per_job
