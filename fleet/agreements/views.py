@@ -70,6 +70,7 @@ def parse_accessories(text: str) -> list[dict]:
 def new():
     form = {"device": request.args.get("device", "")}
     errors: dict = {}
+    status = 200
     device = None
     if form["device"]:
         try:
@@ -89,13 +90,14 @@ def new():
         except FleetError as exc:
             db.session.rollback()
             errors = {k: [str(v)] for k, v in exc.fields.items()}
+            status = exc.status
             flash(str(exc.message), "error")
         else:
             db.session.commit()
             flash(_("Agreement %(n)s drafted.", n=agreement.number), "success")
             return _back(agreement)
     return render_template("agreements/new.html", form=form, errors=errors, device=device,
-                           ownerships=OWNERSHIP_VARIANTS), (422 if errors else 200)
+                           ownerships=OWNERSHIP_VARIANTS), status
 
 
 def _date(value):

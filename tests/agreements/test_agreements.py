@@ -435,3 +435,68 @@ def test_template_versions_and_permissions(db, client, login, create_user, check
     assert a.terms_text == original  # kept the text it was made with
     assert ops.current_template("personal").text == "New BYOD terms."
     assert ops.current_template("institution").version == 1
+
+
+def test_web_workflow_from_draft_to_filed_and_pages_render(client, login, checked_out, db):
+    login("logistics")
+    device = checked_out()
+    assert client.get(f"/agreements/new?device={device.asset_tag}").status_code == 200
+    resp = client.post(
+        "/agreements/new",
+        data={
+            "device": device.asset_tag,
+            "number": "",
+            "ownership": "personal",
+            "accessories": "Power bank: Anker 10,000 mAh\nCase: @" + device.asset_tag,
+            "expected_return_on": "2027-01-31",
+        },
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    a = db.session.scalar(select(Agreement).where(Agreement.device_id == device.id))
+    assert a.number == device.box_number and a.ownership == "personal"
+    assert [i.kind for i in a.items] == ["Phone", "Power bank", "Case"]
+    assert a.expected_return_on == date(2027, 1, 31)
+    assert client.post(f"/agreements/{a.id}/print", data={"page_size": "letter"}).status_code == 200
+    for action in (
+        "sign_holder_paper",
+        "sign_council",
+        "keep_district_copy",
+        "return_partner_copy",
+    ):
+        assert (
+            client.post(f"/agreements/{a.id}/actions/{action}", data={"note": "ok"}).status_code
+            == 302
+        )
+    db.session.refresh(a)
+    assert a.status == "filed"
+    detail = client.get(f"/agreements/{a.id}").get_data(as_text=True)
+    assert "filed" in detail and "Device returned: close" in detail
+    for url in (
+        "/agreements/",
+        "/agreements/stuck",
+        "/agreements/templates",
+        "/labels/",
+        "/labels/audits",
+        "/labels/scan",
+        f"/agreements/?q={device.asset_tag}",
+    ):
+        assert client.get(url).status_code == 200, url
+    page = client.get(f"/agreements/?q={device.asset_tag}").get_data(as_text=True)
+    assert a.number in page
+    # a second draft for the same device is refused with the reason on the form
+    again = client.post("/agreements/new", data={"device": device.asset_tag, "number": "X-2"})
+    assert again.status_code == 409 and "already has an open agreement" in again.get_data(
+        as_text=True
+    )
+
+
+def test_viewer_changes_nothing(client, login, checked_out, db):
+    device = checked_out()
+    a = ops.create_agreement(device, actor=None)
+    db.session.commit()
+    login("viewer")
+    assert client.get(f"/agreements/{a.id}").status_code == 200
+    assert client.post(f"/agreements/{a.id}/print", data={}).status_code == 403
+    assert client.post(f"/agreements/{a.id}/actions/sign_council").status_code == 403
+    assert client.post("/api/v1/agreements", json={"device": device.asset_tag}).status_code == 403
+    assert db.session.get(Agreement, a.id).status == "draft"
