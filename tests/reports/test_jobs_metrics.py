@@ -8,7 +8,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
