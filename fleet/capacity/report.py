@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased, contains_eager
 
 from fleet.errors import NotFound
 from fleet.extensions import db
@@ -214,9 +214,19 @@ def fleet_report(
         select(Device)
         .join(Holder, Device.holder_id == Holder.id)
         .where(live, Holder.expected_teis.is_not(None))
-        .options(selectinload(Device.holder))
+        .options(contains_eager(Device.holder))
         .order_by(Device.asset_tag)
     )
+    if district:  # narrow in SQL to devices or holders under the district; the rule is below
+        paths = [u.path for u in units.values()
+                 if u.level == DISTRICT_LEVEL and _matches(u, district)]
+        device_unit, holder_unit = aliased(OrgUnit), aliased(OrgUnit)
+        stmt = (
+            stmt.outerjoin(device_unit, Device.org_unit_id == device_unit.id)
+            .outerjoin(holder_unit, Holder.org_unit_id == holder_unit.id)
+            .where(or_(*[u.path.startswith(p, autoescape=True)
+                         for p in paths for u in (device_unit, holder_unit)]))
+        )
     groups: dict[str, DistrictGroup] = {}
     without = 0
     for device in db.session.scalars(stmt):
