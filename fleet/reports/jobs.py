@@ -59,7 +59,8 @@ def pull_station(station, serials=None):
     packages = current_app.config.get("HEALTH_TRACKED_PACKAGES", ["com.dhis2"])
     with open_station(station) as client:
         return pull_client(client, station=station.name, serials=serials,
-                           tracked_packages=packages, store=store_pulled)
+                           tracked_packages=packages, store=store_pulled,
+                           workers=int(current_app.config.get("HEALTH_PULL_WORKERS", 8)))
 
 
 def health_pull() -> str:

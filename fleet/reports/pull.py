@@ -107,35 +107,50 @@ def collect(phone, tracked_packages: Iterable[str] = (CAPTURE_PACKAGE,)) -> tupl
 
 
 def pull_client(client, *, station: str, serials: Iterable[str] | None = None,
-                tracked_packages: Iterable[str] = (CAPTURE_PACKAGE,), store) -> PullOutcome:
+                tracked_packages: Iterable[str] = (CAPTURE_PACKAGE,), store,
+                workers: int = 8) -> PullOutcome:
     """Pull every phone in state ``device`` on ``client`` (an ``adbutils.AdbClient``), or only
     those whose adb serial or own serial is in ``serials``; ``store(data, raw) -> asset tag``
     records one report (raises ``fleet.errors.FleetError`` to skip, e.g. a phone not in the
     inventory). Phones that go away mid-pull are skipped with the reason.
 
-    Raises AdbUnavailable when the adb server does not answer at all."""
+    The ADB commands of up to ``workers`` phones run at once (threads; each command is its own
+    adb stream); ``store`` runs in the calling thread, one phone at a time, so the database
+    session is never shared between threads. Raises AdbUnavailable when the adb server does
+    not answer at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from fleet.provisioning.adb import AdbError, Phone, list_devices
 
     wanted = set(serials or ())
+    packages = tuple(tracked_packages)
     outcome = PullOutcome(station)
+    ready = []
     for entry in list_devices(client):
         if entry.state != "device":
             if not wanted or entry.adb_serial in wanted:
                 outcome.skipped.append((entry.adb_serial, f"state {entry.state}"))
             continue
-        phone = Phone(client, entry.adb_serial)
+        ready.append(entry)
+
+    def one(entry):
         try:
-            data, raw = collect(phone, tracked_packages)
+            return entry, collect(Phone(client, entry.adb_serial), packages), None
         except AdbError as exc:
-            outcome.skipped.append((entry.adb_serial, str(exc)))
-            continue
-        if wanted and entry.adb_serial not in wanted and data.get("serial") not in wanted:
-            continue
-        data["station"] = station
-        data["adb_serial"] = entry.adb_serial
-        try:
-            outcome.stored.append(store(data, raw))
-        except FleetError as exc:  # one phone not in the inventory must not stop the station
-            outcome.skipped.append((entry.adb_serial, str(exc.message)))
+            return entry, None, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for entry, collected, error in pool.map(one, ready):
+            if error is not None:
+                outcome.skipped.append((entry.adb_serial, str(error)))
+                continue
+            data, raw = collected
+            if wanted and entry.adb_serial not in wanted and data.get("serial") not in wanted:
+                continue
+            data["station"] = station
+            try:
+                outcome.stored.append(store(data, raw))
+            except FleetError as exc:  # one phone not in the inventory must not stop the rest
+                outcome.skipped.append((entry.adb_serial, str(exc.message)))
     log.info("%s", outcome.summary())
     return outcome
