@@ -1,11 +1,13 @@
 """Org units and user groups from the DHIS2 test server into fleet's database: import,
 idempotent re-import, rename and move with path recomputation, dry run, linking, audit."""
 
+import pytest
 from sqlalchemy import func, select
 
 from fleet.audit.models import AuditEntry
 from fleet.dhis2.importing import import_org_units, import_user_groups
 from fleet.dhis2.models import Dhis2UserGroup
+from fleet.dhis2.operations import Dhis2Failure, update_server
 from fleet.inventory.models import OrgUnit
 
 
@@ -149,3 +151,21 @@ def test_user_groups_import_and_reimport(db, server_row, dhis2_server):
     assert count(db, Dhis2UserGroup) == 5
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "dhis2_user_group.create")) == 5
+
+
+def test_wrong_base_url_and_unreachable_server_write_nothing(db, server_row, dhis2_server):
+    update_server(server_row, {"base_url": dhis2_server.url + "/not-dhis"}, actor=None)
+    with pytest.raises(Dhis2Failure) as err:
+        import_org_units(server_row, actor=None)
+    db.session.rollback()
+    assert "answered 404" in str(err.value.message)
+    assert "check the server's base URL" in str(err.value.message)
+    assert count(db, OrgUnit) == 0
+
+    update_server(server_row, {"base_url": dhis2_server.url}, actor=None)
+    dhis2_server.stop()
+    with pytest.raises(Dhis2Failure) as err:
+        import_user_groups(server_row, actor=None)
+    db.session.rollback()
+    assert "Could not reach DHIS2 server “production”" in str(err.value.message)
+    assert count(db, Dhis2UserGroup) == 0
