@@ -155,3 +155,17 @@ def test_cli(runner, db, dhis2_server, fast_dhis2):
     dhis2_server.set_faults(fail_next=50, fail_status=500)
     failed = runner.invoke(args=["dhis2", "import-orgunits"])
     assert failed.exit_code == 1 and "HTTP 500 even after retrying" in failed.output
+
+
+def test_server_edit_page_keeps_a_blank_secret(client, db, login, server_row, dhis2_server):
+    login("admin")
+    resp = client.post(f"/dhis2/servers/{server_row.id}/edit", data={
+        "name": "production", "base_url": dhis2_server.url, "auth_kind": "token", "token": "",
+        "timeout_seconds": "7", "verify_tls": "on", "is_default": "on"})
+    assert resp.status_code == 302, resp.data
+    db.session.expire_all()
+    server = db.session.get(Dhis2Server, server_row.id)
+    assert server.timeout_seconds == 7 and server.token == dhis2_server.token
+    bad = client.post(f"/dhis2/servers/{server_row.id}/edit", data={
+        "name": "production", "base_url": "http://dhis2.example.org", "auth_kind": "token"})
+    assert bad.status_code == 422 and b"https" in bad.data
