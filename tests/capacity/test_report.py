@@ -264,3 +264,17 @@ def test_api_rows_are_compact_with_sources_listed_once(campaign, client, login):
     assert data["reason_sources"]["ram_below_minimum"][0].startswith(
         "DHIS2 Android implementation guide")
     assert set(codes) <= set(data["reason_sources"])
+
+
+def test_device_district_wins_over_holder_district(campaign, create_device, db):
+    """A phone kept at an Alpha facility but checked out to a Beta worker counts for Alpha,
+    in the whole report and in the district filters alike."""
+    from fleet.inventory import operations as ops
+
+    worker = campaign.holders["a2"]  # Alpha worker...
+    ops.update_holder(worker, {"org_unit_id": campaign.units["beta_hc"].id}, actor=None)
+    db.session.commit()  # ...moved to Beta, phone still registered at Alpha HC
+    whole = {r.device.asset_tag: r.district for r in fleet_report().rows}
+    assert whole["CAP-A2"] == "Alpha"
+    assert "CAP-A2" in [r.device.asset_tag for r in fleet_report("Alpha").rows]
+    assert "CAP-A2" not in [r.device.asset_tag for r in fleet_report("Beta").rows]
