@@ -129,7 +129,11 @@ def test_adb_server_killed_mid_run(db, adb_server, devsim, prov, setup, apk_fact
     _p, hub = setup()
 
     def kill_soon():
-        time.sleep(1.0)
+        # once both phones are receiving the APK (mid-install)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(
+                sim.phone(s).received_bytes > 512 * 1024 for s in sim.serials):
+            time.sleep(0.05)
         adb_server.run("kill-server", timeout=20)
 
     t = threading.Thread(target=kill_soon)

@@ -96,7 +96,11 @@ def test_sshd_stopped_mid_run_then_resumed(db, adb_server, devsim, sshd, prov, m
     make_profile("field", [big])
 
     def stop_soon():
-        time.sleep(1.0)
+        # once both phones are receiving the APK (mid-install)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(
+                sim.phone(s).received_bytes > 512 * 1024 for s in sim.serials):
+            time.sleep(0.05)
         sshd.stop()
 
     t = threading.Thread(target=stop_soon)
