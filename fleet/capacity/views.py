@@ -60,13 +60,14 @@ def calculator():
     """The calculator: the form, and when submitted the verdict, reasons with their sources,
     the estimates with their assumptions, the recommended RAM, the largest TEI count at ok and
     the memory chart. 422 when an input is refused, with the message next to the field."""
-    submitted = any(k in FORM_KEYS for k in request.args)
-    form = {k: v for k, v in request.args.items() if k in FORM_KEYS} if submitted else _defaults()
+    # Only the form's own fields: other query parameters (?lang=fr) are not inputs.
+    submitted = {k: v for k, v in request.args.items() if k in FORM_KEYS}
+    form = submitted or _defaults()
     errors: dict[str, list[str]] = {}
     result = chart = None
     if submitted:
         try:
-            args = EstimateArgs().load(dict(request.args))
+            args = EstimateArgs().load(submitted)
             result = estimate_from_fields(args)
         except ma.ValidationError as exc:
             errors = {k: [str(m) for m in (v if isinstance(v, list) else [v])]
@@ -78,7 +79,7 @@ def calculator():
     return render_template(
         "capacity/calculator.html", form=form, errors=errors, result=result, chart=chart,
         device_form=DEVICE_FORM, workload_form=WORKLOAD_FORM, step=_step,
-        form_factors=FORM_FACTORS, unknown_fields=sorted(set(errors) - FORM_KEYS),
+        form_factors=FORM_FACTORS,
         calibration=current_calibration(),
     ), (422 if errors else 200)
 

@@ -161,3 +161,11 @@ def test_page_api_and_cli_agree_on_generated_inputs(client, runner, login, devic
     shown = _page_figures(page.get_data(as_text=True))
     assert api == json.loads(cli.output) == expected
     assert shown == {k: expected[k] for k in ("verdict", "recommended_ram_mb", "max_teis_ok")}
+
+
+def test_page_ignores_query_parameters_that_are_not_inputs(client, login):
+    login("viewer")
+    case = CASES["small"]
+    resp = client.get("/capacity/", query_string={**case, "lang": "en", "utm": "x"})
+    assert resp.status_code == 200
+    assert _page_figures(resp.get_data(as_text=True))["verdict"] == "ok"
