@@ -108,6 +108,7 @@ def _register_domains(app: Flask) -> None:
     from fleet.apk import downloads as apk_downloads
     from fleet.apk import views as apk_views
     from fleet.audit import views as audit_views
+    from fleet.backup import cli as backup_cli
     from fleet.auth import api as auth_api
     from fleet.auth import cli as auth_cli
     from fleet.auth import views as auth_views
@@ -158,6 +159,6 @@ def _register_domains(app: Flask) -> None:
         app.register_blueprint(bp)
     for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
                     *dhis2_cli.commands, *labels_cli.commands, *provisioning_cli.commands, devsim,
-                    *reports_cli.commands, *jobs.commands):
+                    *reports_cli.commands, *jobs.commands, *backup_cli.commands):
         app.cli.add_command(command)
     reports_metrics.init_app(app)

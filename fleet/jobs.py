@@ -30,6 +30,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fleet.backup import jobs as backup_jobs
 from fleet.extensions import db
 from fleet.reports import jobs as report_jobs
 from fleet.reports.models import JobRun
@@ -57,6 +58,8 @@ class JobDef:
     func: Callable[[], str]
     default_seconds: int
     description: str
+    #: Config key giving the interval in hours (over default_seconds; JOB_INTERVALS wins).
+    hours_setting: str = ""
 
 
 JOBS: dict[str, JobDef] = {j.id: j for j in (
@@ -68,13 +71,20 @@ JOBS: dict[str, JobDef] = {j.id: j for j in (
            "SIM data bundles expiring soon"),
     JobDef("agreements_stuck", report_jobs.agreements_stuck, 24 * 3600,
            "Agreements stuck at a step"),
+    JobDef("backup", backup_jobs.scheduled_backup, 24 * 3600,
+           "Back up the database and files into BACKUP_DIR, keep BACKUP_KEEP",
+           hours_setting="BACKUP_INTERVAL_HOURS"),
 )}
 
 
 def interval_of(app: Flask, job_id: str) -> int:
-    """The job's interval in seconds (config JOB_INTERVALS over the default), at least 1."""
-    return max(1, int((app.config.get("JOB_INTERVALS") or {}).get(
-        job_id, JOBS[job_id].default_seconds)))
+    """The job's interval in seconds (config JOB_INTERVALS, else the job's hours setting,
+    else the default), at least 1."""
+    job = JOBS[job_id]
+    default = job.default_seconds
+    if job.hours_setting and app.config.get(job.hours_setting) is not None:
+        default = float(app.config[job.hours_setting]) * 3600
+    return max(1, int((app.config.get("JOB_INTERVALS") or {}).get(job_id, default)))
 
 
 def slot_for(interval: int, at: float | None = None) -> int:
