@@ -115,6 +115,9 @@ class Agreement(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80))
+    #: Optimistic lock: two people moving the same agreement at once cannot both succeed
+    #: (SQLAlchemy version counter; the loser's flush raises StaleDataError).
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
 
     holder: Mapped[Holder] = relationship()
     device: Mapped[Device] = relationship()
@@ -135,6 +138,7 @@ class Agreement(db.Model):
         CheckConstraint(f"status IN {_in(STATUSES)}", name="status"),
         CheckConstraint(f"ownership IN {_in(OWNERSHIP_VARIANTS)}", name="ownership"),
     )
+    __mapper_args__ = {"version_id_col": lock_version}
 
     @property
     def audit_label(self) -> str:

@@ -25,6 +25,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from fleet.agreements import files
 from fleet.agreements.models import (
@@ -206,9 +207,19 @@ def _step(agreement: Agreement, action: str, *, actor, note: str = "",
     if target != agreement.status:
         agreement.status = target
         agreement.status_at = utcnow()
-    db.session.flush()
+    _flush_or_conflict(agreement)
     record(actor, f"agreement.{action}", agreement, before=before, after=snapshot(agreement))
     return step
+
+
+def _flush_or_conflict(agreement: Agreement) -> None:
+    """Flush; a concurrent change to the same agreement (version counter) becomes Conflict."""
+    number = agreement.number  # read before a failed flush expires the object
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        raise Conflict(_l("Agreement %(n)s was changed by someone else meanwhile; reload the "
+                          "page and try again.", n=number)) from exc
 
 
 def create_agreement(device: Device, *, actor, number: str | None = None,

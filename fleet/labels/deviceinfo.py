@@ -76,11 +76,20 @@ def device_url(asset_tag: str) -> str:
         return url_for("inventory.device", tag=asset_tag, _external=True)
 
 
-def label_info(device: Device, *, agreement_number: str | None = None) -> DeviceLabelInfo:
+def label_info(device: Device, *, agreement_number: str | None = None,
+               districts: dict | None = None) -> DeviceLabelInfo:
     """The label data of one device: holder, MSISDN/ICCID of the paired SIM, district (level
-    3 above the device's org unit, else the holder's), facility, box/agreement number."""
+    3 above the device's org unit, else the holder's), facility, box/agreement number.
+
+    ``districts``: a dict the caller keeps across devices to cache org unit id -> district
+    (one query per distinct org unit instead of one per device)."""
     unit = device.org_unit or (device.holder.org_unit if device.holder else None)
-    district = district_of(unit)
+    if districts is None or unit is None:
+        district = district_of(unit)
+    else:
+        if unit.id not in districts:
+            districts[unit.id] = district_of(unit)
+        district = districts[unit.id]
     facility = facility_of(unit)
     sims = device.current_sims
     sim = sims[0] if sims else None

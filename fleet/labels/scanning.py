@@ -114,8 +114,9 @@ def iter_labels(devices: Sequence[Device], kinds: Sequence[str], *, shorten: boo
     a payload that still does not fit raises PayloadTooLarge naming the device."""
     template = payload_template()
     numbers = agreement_numbers(devices)
+    districts: dict = {}
     for device in devices:
-        info = label_info(device, agreement_number=numbers.get(device.id))
+        info = label_info(device, agreement_number=numbers.get(device.id), districts=districts)
         try:
             yield from labels_for_device(info, template, kinds=kinds, shorten=shorten)
         except PayloadError as exc:

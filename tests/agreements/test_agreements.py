@@ -500,3 +500,31 @@ def test_viewer_changes_nothing(client, login, checked_out, db):
     assert client.post(f"/agreements/{a.id}/actions/sign_council").status_code == 403
     assert client.post("/api/v1/agreements", json={"device": device.asset_tag}).status_code == 403
     assert db.session.get(Agreement, a.id).status == "draft"
+
+
+def test_concurrent_change_is_refused(db, checked_out, create_user):
+    from sqlalchemy import text
+
+    user = _user(create_user)
+    a = ops.create_agreement(checked_out(), actor=user)
+    ops.print_agreement(a, actor=user)
+    db.session.commit()
+    # someone else moves the same agreement between our read and our write
+    db.session.execute(
+        text(
+            "UPDATE agreement SET lock_version = lock_version + 1, status = 'signed_by_holder' "
+            "WHERE id = :id"
+        ),
+        {"id": a.id},
+    )
+    with pytest.raises(Conflict, match="changed by someone else"):
+        ops.sign_holder_on_paper(a, actor=user)
+    db.session.rollback()  # (also undoes the simulated concurrent UPDATE of this test)
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AgreementStep)
+            .where(AgreementStep.agreement_id == a.id, AgreementStep.action == "sign_holder")
+        )
+        == 0
+    )

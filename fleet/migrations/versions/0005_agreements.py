@@ -123,6 +123,7 @@ def upgrade():
         sa.Column("notes", sa.Text(), nullable=False),
         _ts("created_at", False),
         sa.Column("created_by", sa.String(80), nullable=False),
+        sa.Column("lock_version", sa.Integer(), nullable=False),
         sa.CheckConstraint(f"status IN {_in(STATUSES)}", name=op.f("ck_agreement_status")),
         sa.CheckConstraint("ownership IN ('institution','personal')",
                            name=op.f("ck_agreement_ownership")),
