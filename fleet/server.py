@@ -70,8 +70,13 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | No
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 16)
+            worker_class = app.config.get("WORKER_CLASS") or "gthread"
+            self.cfg.set("worker_class", worker_class)
+            if worker_class == "gthread":
+                self.cfg.set("threads", int(app.config.get("THREADS") or 16))
+            else:  # evented (gevent): one greenlet per connection
+                self.cfg.set("worker_connections", int(app.config.get("WORKER_CONNECTIONS")
+                                                       or 1000))
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-")
             if certfile:

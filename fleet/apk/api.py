@@ -13,9 +13,11 @@ from sqlalchemy import select
 
 from fleet.apiutil import api_blueprint, paginate
 from fleet.apk import operations as ops
-from fleet.apk.downloads import presented_token
+from fleet.apk.downloads import presented_token, record_token_use
 from fleet.apk.models import SERVABLE_STATUSES, DownloadToken, HolderGroup, Release, SignerPin
 from fleet.apk.schemas import (
+    ApkTokenCreateArgs,
+    ApkTokenSchema,
     ChannelCreateArgs,
     ChannelSchema,
     ChannelUpdateArgs,
@@ -35,8 +37,6 @@ from fleet.apk.schemas import (
     RepointResultSchema,
     RollbackArgs,
     RolloutArgs,
-    ApkTokenCreateArgs,
-    ApkTokenSchema,
     UpdateCheckArgs,
     UpdateSchema,
     UploadQueryArgs,
@@ -351,17 +351,19 @@ def check_update(args, package):
         if ops.channel_for_device(device) is channel:
             device_id = device.id
     release = ops.release_for(channel, package, device_id) if channel is not None else None
-    db.session.commit()
-    if (release is None or release.status not in SERVABLE_STATUSES
-            or release.version_code <= args["versionCode"]):
-        return Response(status=204)
-    return {
-        "versionCode": release.version_code,
-        "versionName": release.version_name,
-        "sha256": release.sha256,
-        "size": release.size,
-        "downloadURL": url_for("apk_download.download_named", sha256=release.sha256,
-                               name=release.friendly_name[:-4], token=plain, _external=True),
-        "minSdk": release.min_sdk,
-        "releaseNotes": release.release_notes or "",
-    }
+    answer = None
+    if (release is not None and release.status in SERVABLE_STATUSES
+            and release.version_code > args["versionCode"]):
+        answer = {
+            "versionCode": release.version_code,
+            "versionName": release.version_name,
+            "sha256": release.sha256,
+            "size": release.size,
+            "downloadURL": url_for("apk_download.download_named", sha256=release.sha256,
+                                   name=release.friendly_name[:-4], token=plain,
+                                   _external=True),
+            "minSdk": release.min_sdk,
+            "releaseNotes": release.release_notes or "",
+        }
+    record_token_use(token)
+    return answer if answer is not None else Response(status=204)

@@ -70,13 +70,23 @@ def authorize_download(release: Release) -> None:
         if token is None:
             abort(401)
         allowed = ops.token_may_download(token, release)
-        db.session.commit()  # last_used_at
+        record_token_use(token)
         if not allowed:
             abort(403)
         return
     if current_user.is_authenticated and current_user.can("read"):
         return
     abort(401)
+
+
+def record_token_use(token) -> None:
+    """End the read transaction, then update ``last_used_at`` in a fresh one (at most once a
+    minute per token) and commit; see :func:`fleet.apk.operations.mark_token_used`."""
+    due, token_id = ops.token_use_due(token), token.id
+    db.session.commit()
+    if due:
+        ops.mark_token_used(token_id)
+        db.session.commit()
 
 
 def apk_response(release: Release) -> Response:

@@ -21,6 +21,7 @@ from typing import BinaryIO
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
 from fleet.apk.apksigner import ApksignerUnavailable
 from fleet.apk.models import (
@@ -463,8 +464,10 @@ def _history(pointer: ChannelPointer, action: str, actor, *, note: str = "",
 
 
 def _pointer(channel: Channel, package: str) -> ChannelPointer | None:
-    return db.session.scalar(select(ChannelPointer).where(
-        ChannelPointer.channel_id == channel.id, ChannelPointer.package == package))
+    return db.session.scalar(
+        select(ChannelPointer)
+        .options(joinedload(ChannelPointer.release), joinedload(ChannelPointer.previous_release))
+        .where(ChannelPointer.channel_id == channel.id, ChannelPointer.package == package))
 
 
 def _still_pointed(release: Release) -> bool:
@@ -678,21 +681,37 @@ def revoke_download_token(token: DownloadToken, *, actor) -> DownloadToken:
 
 
 def valid_download_token(plain: str | None) -> DownloadToken | None:
-    """The live (not revoked, not expired) token for ``plain``, or None. Marks it used at most
-    once a minute (no write per request)."""
+    """The live (not revoked, not expired) token for ``plain``, or None. Read-only: the edge
+    records use with :func:`token_use_due` / :func:`mark_token_used`."""
     if not plain or not plain.startswith(TOKEN_PREFIX + "_"):
         return None
-    token = db.session.scalar(select(DownloadToken).where(
-        DownloadToken.token_hash == hash_token(plain)))
+    token = db.session.scalar(select(DownloadToken).options(joinedload(DownloadToken.channel))
+                              .where(DownloadToken.token_hash == hash_token(plain)))
     now = utcnow()
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and as_utc(token.expires_at) <= now:
         return None
-    last = as_utc(token.last_used_at)
-    if last is None or now - last > timedelta(minutes=1):
-        token.last_used_at = now
     return token
+
+
+def token_use_due(token: DownloadToken) -> bool:
+    """True when ``last_used_at`` is unset or older than a minute (one write a minute per
+    token at most, not one per download)."""
+    last = as_utc(token.last_used_at)
+    return last is None or utcnow() - last > timedelta(minutes=1)
+
+
+def mark_token_used(token_id: int) -> None:
+    """Set ``last_used_at`` with one UPDATE statement (no audit: it is bookkeeping).
+
+    Call it in a transaction that has not read yet: on SQLite (WAL) a read transaction that
+    then writes after another connection's commit fails at once with "database is locked"
+    (SQLITE_BUSY_SNAPSHOT) instead of waiting."""
+    from sqlalchemy import update
+
+    db.session.execute(update(DownloadToken).where(DownloadToken.id == token_id)
+                       .values(last_used_at=utcnow()))
 
 
 def token_channel(token: DownloadToken) -> Channel | None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from fleet.apiutil import paginate
 from fleet.apk import operations as ops
-from fleet.apk.downloads import presented_token
+from fleet.apk.downloads import presented_token, record_token_use
 from fleet.apk.models import (
     RELEASE_STATUSES,
     RELEASE_TRANSITIONS,
@@ -254,11 +254,12 @@ def install(channel):
         if ops.token_channel(token) is not chan:
             abort(403)
         device_id = token.device_id
+        record_token_use(token)
+        chan = db.session.scalar(select(Channel).where(Channel.name == channel))
     elif current_user.is_authenticated:
         device_id = None
     else:
         abort(401)
-    db.session.commit()
     items = []
     for pointer in chan.pointers:
         rel = ops.release_for(chan, pointer.package, device_id)

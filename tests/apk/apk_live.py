@@ -43,6 +43,7 @@ class Repository:
     revoked_token: str
     other_channel_token: str
     release_id: int
+    device_tokens: list[str]
 
     def env(self, **extra) -> dict:
         env = os.environ.copy()
@@ -60,10 +61,12 @@ class Repository:
         return env
 
 
-def build_repository(root: Path, apk: Path, *, devices: int = 0) -> Repository:
+def build_repository(root: Path, apk: Path, *, devices: int = 0, device_tokens: int = 0
+                     ) -> Repository:
     """Upload ``apk`` as user "uploader", approve it as "approver" (four-eyes), release it to
     the default channel "production", issue a channel token, a revoked one and a token of
-    another channel; register ``devices`` devices (for update-check load). Commits."""
+    another channel; register ``devices`` devices (for update-check load) and issue
+    ``device_tokens`` per-device tokens for the first of them. Commits."""
     from fleet_testing import make_test_app
 
     from fleet.apk import operations as ops
@@ -93,13 +96,23 @@ def build_repository(root: Path, apk: Path, *, devices: int = 0) -> Repository:
         ops.revoke_download_token(revoked, actor=approver)
         other = ops.create_channel({"name": "pilot", "is_test": True}, actor=approver)
         _o, other_plain = ops.issue_download_token(channel=other, actor=approver)
+        plain_device_tokens = []
         if devices:
+            from sqlalchemy import select
+
+            from fleet.inventory.models import Device
+
             _register_devices(devices)
+            for device in db.session.scalars(select(Device).order_by(Device.id)
+                                             .limit(device_tokens)):
+                _d, plain = ops.issue_download_token(device=device, actor=approver)
+                plain_device_tokens.append(plain)
         db.session.commit()
         repo = Repository(root=root, data_dir=data_dir, database_url=url, apk=apk,
                           sha256=release.sha256, size=release.size, channel="production",
                           token=token, revoked_token=revoked_plain,
-                          other_channel_token=other_plain, release_id=release.id)
+                          other_channel_token=other_plain, release_id=release.id,
+                          device_tokens=plain_device_tokens)
         db.session.remove()
     with app.app_context():
         db.engine.dispose()
@@ -197,7 +210,7 @@ class Nginx:
     server (benchmarks add a plain static location there)."""
 
     def __init__(self, root: Path, *, upstream_port: int, apk_dir: Path, cert: Path, key: Path,
-                 extra_locations: str = ""):
+                 extra_locations: str = "", extra_http: str = ""):
         exe = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(exe).exists():
             raise FileNotFoundError("nginx is required (Debian package nginx)")
@@ -242,6 +255,7 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     {site}
+    {extra_http}
 }}
 """
         self.conf = root / "nginx.conf"

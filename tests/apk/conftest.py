@@ -3,14 +3,13 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 _TESTS = str(Path(__file__).resolve().parents[1])
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 from apk_fixtures import apk_factory, signing_keys  # noqa: E402, F401
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture()
@@ -87,7 +86,7 @@ def make_channel(client, staff):
 
 
 @pytest.fixture(scope="module")
-def live_repo(tmp_path_factory, apk_factory):
+def live_repo(tmp_path_factory, apk_factory):  # noqa: F811
     """A repository on disk (committed) with a released 6 MB APK; see ``apk_live``."""
     from apk_live import build_repository
 
