@@ -33,7 +33,15 @@ from fleet.errors import InvalidInput
 from fleet.extensions import db
 from fleet.inventory.models import Device
 from fleet.provisioning.adb import AdbUnavailable, Phone, PhoneGone, list_devices
-from fleet.provisioning.models import InstalledPackage, Profile, Run, RunItem, Station, StepRecord
+from fleet.provisioning.models import (
+    STEPS,
+    InstalledPackage,
+    Profile,
+    Run,
+    RunItem,
+    Station,
+    StepRecord,
+)
 from fleet.provisioning.pipeline import ApkPlan, Plan, StepEvent, probe, run_pipeline
 from fleet.timeutil import utcnow
 
@@ -399,7 +407,12 @@ class Provisioner:
         line = self._line(ev.adb_serial)
         mark = {"ok": "", "warn": "!", "skipped": "-", "failed": "x", "gone": "?"}[ev.status]
         line.steps_done.append(ev.step + mark)
-        line.step = ev.step
+        # show the step now running (the next one), or the one that stopped the phone
+        order = list(STEPS)
+        if ev.status in ("ok", "warn", "skipped") and ev.step in order[:-1]:
+            line.step = order[order.index(ev.step) + 1]
+        else:
+            line.step = ev.step
         self._updated()
 
     def _on_end(self, ev: StepEvent) -> None:
