@@ -172,6 +172,20 @@ def stuck_query(days: int | None = None, *, now=None):
             .order_by(Agreement.status_at))
 
 
+def devices_awaiting_agreement(limit: int = 200) -> list[Device]:
+    """Devices checked out to a holder that have no open agreement (newest custody first):
+    the ones a district office still has to draft an agreement for."""
+    from fleet.inventory.models import Custody
+
+    stmt = (select(Device).join(Custody, (Custody.device_id == Device.id)
+                                & Custody.checked_in_at.is_(None))
+            .where(~Device.id.in_(select(Agreement.device_id).where(
+                Agreement.status.in_(OPEN_STATUSES))))
+            .options(selectinload(Device.holder))
+            .order_by(Custody.checked_out_at.desc()).limit(limit))
+    return list(db.session.scalars(stmt))
+
+
 def days_at_step(agreement: Agreement, now=None) -> int:
     return ((now or utcnow()) - as_utc(agreement.status_at)).days
 

@@ -96,8 +96,9 @@ def new():
             db.session.commit()
             flash(_("Agreement %(n)s drafted.", n=agreement.number), "success")
             return _back(agreement)
+    awaiting = ops.devices_awaiting_agreement() if device is None else []
     return render_template("agreements/new.html", form=form, errors=errors, device=device,
-                           ownerships=OWNERSHIP_VARIANTS), status
+                           ownerships=OWNERSHIP_VARIANTS, awaiting=awaiting), status
 
 
 def _date(value):

@@ -189,7 +189,9 @@ def record_scan(audit: ScanAudit, text: str, *, actor) -> tuple[ScanAuditEntry, 
     text = text[:400]
     tag = asset_tag_of(text)
     device = None
-    if tag is not None:
+    if tag is not None and len(tag) > 40:  # longer than any asset tag fleet stores
+        tag = tag[:39] + "…"
+    elif tag is not None:
         device = db.session.scalar(
             select(Device).where(func.upper(Device.asset_tag) == tag.upper()))
     if device is not None:

@@ -528,3 +528,18 @@ def test_concurrent_change_is_refused(db, checked_out, create_user):
         )
         == 0
     )
+
+
+def test_new_page_lists_devices_awaiting_an_agreement_and_api_print(client, login, checked_out, db):
+    login("logistics")
+    waiting, covered = checked_out(), checked_out()
+    a = ops.create_agreement(covered, actor=None)
+    db.session.commit()
+    page = client.get("/agreements/new").get_data(as_text=True)
+    assert f"/agreements/new?device={waiting.asset_tag}" in page
+    assert f"device={covered.asset_tag}" not in page
+    resp = client.post(f"/api/v1/agreements/{a.id}/print?page_size=letter")
+    assert resp.status_code == 200 and resp.data.startswith(b"%PDF-")
+    assert client.get(f"/api/v1/agreements/{a.id}").json["status"] == "printed"
+    bad = client.post(f"/api/v1/agreements/{a.id}/print?page_size=a3")
+    assert bad.status_code == 422
