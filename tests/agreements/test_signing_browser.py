@@ -157,3 +157,56 @@ def test_sign_with_a_finger(live_server, browser_page):
     assert status == "signed_by_holder"
     assert text_sha == hashlib.sha256(terms.encode("utf-8")).hexdigest()
     assert _ink_pixels(png) > 300
+
+
+def test_shelf_to_filed_agreement_in_the_browser(live_server, browser_page, tmp_path):
+    """Draft from the list of checked-out devices, print, sign on screen, council, both
+    copies, upload the scan: every step through the pages."""
+    _base, server = live_server
+    app = server.fleet_app
+    _district, (tag,) = seed_checked_out(app, 1)
+    page = browser_page
+    page.goto("/agreements/new")
+    page.click(f"#awaiting a:text('{tag}')")
+    page.fill("textarea[name=accessories]", "Power bank: Anker 10,000 mAh")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/agreements/*")
+    assert page.text_content("#agreement-status") == "draft"
+    with page.expect_download() as download:
+        page.click("#print-button")
+    pdf = tmp_path / "agreement.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    page.reload()
+    assert page.text_content("#agreement-status") == "printed"
+    page.click("#sign-link")
+    box = _pad_box(page)
+    page.mouse.move(box["x"] + 20, box["y"] + 100)
+    page.mouse.down()
+    for i in range(1, 30):
+        page.mouse.move(box["x"] + 20 + i * 15, box["y"] + 100 + (i % 5) * 15, steps=2)
+    page.mouse.up()
+    agreement_id = int(page.url.rstrip("/").split("/")[-2])
+    _submit(page, agreement_id)
+    for button in (
+        "Council signed and stamped both copies",
+        "District copy kept",
+        "Partner copy returned",
+    ):
+        page.click(f"button:text('{button}')")
+        page.wait_for_load_state()
+    assert page.text_content("#agreement-status") == "filed"
+    page.set_input_files("input[name=file]", str(pdf))
+    page.click("button:text('Upload')")
+    assert "agreement.pdf" in page.text_content("#scans")
+    steps = page.locator("#steps tr td:nth-child(2)").all_text_contents()
+    assert steps == [
+        "create",
+        "print",
+        "sign_holder",
+        "sign_council",
+        "keep_district_copy",
+        "return_partner_copy",
+    ]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "agreement-detail.png"), full_page=True)

@@ -141,7 +141,7 @@
     function start() {
       if (stream) { return; }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        status.textContent = "This browser cannot open the camera (HTTPS is required).";
+        status.textContent = app.dataset.msgNoCamera || "This browser cannot open the camera.";
         return;
       }
       navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
@@ -150,7 +150,7 @@
           video.srcObject = s;
           return video.play();
         }).then(function () {
-          status.textContent = "Scanning…";
+          status.textContent = app.dataset.msgScanning || "Scanning…";
           app.dataset.scanning = "true";
           window.requestAnimationFrame(tick);
         }).catch(function (err) { status.textContent = String(err); });
@@ -161,7 +161,7 @@
       stream.getTracks().forEach(function (t) { t.stop(); });
       stream = null;
       app.dataset.scanning = "false";
-      status.textContent = "Camera off.";
+      status.textContent = app.dataset.msgOff || "Camera off.";
     }
 
     document.getElementById("scan-start").addEventListener("click", start);
