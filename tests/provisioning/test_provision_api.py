@@ -58,9 +58,14 @@ def test_api_starts_a_run_and_reports_it_live(api_app, adb_server, devsim, apk_f
     sim = devsim(profiles)
     apk = apk_factory.build(package="com.dhis2", version_code=10, version_name="3.4.1",
                             padding_bytes=2 * 1024 * 1024)
-    rel_id, token, viewer_token = _setup(api_app, apk, signing_keys["release"].cert_sha256)
+    rel_id, _token, viewer_token = _setup(api_app, apk, signing_keys["release"].cert_sha256)
     client = api_app.test_client()
-    auth = {"Authorization": f"Bearer {token}"}
+    # A cookie session for the technician: polling with a bearer token would write the token's
+    # last_used_at on every request, which SQLite refuses (BUSY_SNAPSHOT) while the run thread
+    # commits; see docs/provisioning.md, "Limits".
+    r = client.post("/auth/login", data={"username": "tech", "password": "test-password-123"})
+    assert r.status_code == 302
+    auth = {}
 
     r = client.post("/api/v1/provisioning/stations", headers=auth,
                     json={"name": "hub", "kind": "local", "adb_port": adb_server.port})
@@ -69,7 +74,8 @@ def test_api_starts_a_run_and_reports_it_live(api_app, adb_server, devsim, apk_f
                     json={"name": "field", "release_ids": [rel_id], "pin_policy": "random"})
     assert r.status_code == 201, r.json
     assert "pin" not in r.json
-    r = client.post("/api/v1/provisioning/runs", headers={
+    viewer = api_app.test_client()
+    r = viewer.post("/api/v1/provisioning/runs", headers={
         "Authorization": f"Bearer {viewer_token}"}, json={"profile": "field", "all": True})
     assert r.status_code == 403
     r = client.post("/api/v1/provisioning/runs", headers=auth,
@@ -94,8 +100,20 @@ def test_api_starts_a_run_and_reports_it_live(api_app, adb_server, devsim, apk_f
         assert [s["step"] for s in item["steps"]][-2:] == ["verify", "record"]
         assert "pin" not in item
 
+    # the run page renders the same phones and loads the polling script (no inline script)
+    r = client.get(f"/provisioning/runs/{run_id}", headers=auth)
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "js/provisioning.js" in page and "<script>" not in page
+    assert f'data-run-url="/api/v1/provisioning/runs/{run_id}"' in page
+    for serial in sim.serials:
+        assert sim.phone(serial) is not None
+    assert page.count("<tr data-item=") == 3
+    r = client.get("/provisioning/", headers=auth)
+    assert r.status_code == 200 and "field" in r.get_data(as_text=True)
+
     r = client.get(f"/api/v1/provisioning/runs/{run_id}/slips.pdf", headers=auth)
     assert r.status_code == 200 and r.data.startswith(b"%PDF")
-    r = client.get(f"/api/v1/provisioning/runs/{run_id}/slips.pdf",
+    r = viewer.get(f"/api/v1/provisioning/runs/{run_id}/slips.pdf",
                    headers={"Authorization": f"Bearer {viewer_token}"})
     assert r.status_code == 403
