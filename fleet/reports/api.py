@@ -11,11 +11,15 @@ and client address. Answers: 201 stored; 401 missing/bad token; 403 token of ano
 
 from __future__ import annotations
 
+import time
+
 from flask import abort, current_app, g, request
+from sqlalchemy.exc import OperationalError
 
 from fleet.apiutil import api_blueprint
 from fleet.auth.access import actor, require
 from fleet.extensions import db, limiter
+from fleet.inventory.models import Device
 from fleet.reports import operations as ops
 from fleet.reports.models import DeviceHealth
 from fleet.reports.schemas import (
@@ -28,6 +32,8 @@ from fleet.reports.schemas import (
 blp = api_blueprint("health_api", __name__, description="Device health reports")
 
 PUSH_ENDPOINT = "health_api.push_report"
+#: Attempts at storing a pushed report when SQLite reports the database locked.
+ATTEMPTS = 6
 
 
 def _push_limit() -> str:
@@ -48,14 +54,18 @@ def _authenticate_push():
         abort(413)
     device = ops.device_by_asset_tag(request.view_args["asset_tag"])
     header = request.headers.get("Authorization", "")
-    token_device = ops.token_device(header[7:].strip()) if header.startswith("Bearer ") else None
-    if token_device is None:
-        db.session.rollback()
+    token = ops.valid_token(header[7:].strip()) if header.startswith("Bearer ") else None
+    if token is None:
         abort(401, "A valid device token is required (Authorization: Bearer fdh_...).")
-    if token_device.id != device.id:
-        db.session.rollback()
+    if token.device_id != device.id:
         abort(403, "This token belongs to another device.")
-    g.health_device = device
+    g.health_device_id, g.health_token_id = device.id, token.id
+
+
+def _locked(exc: OperationalError) -> bool:
+    """SQLite's "database is locked": a write refused because another process wrote since
+    this transaction read (no busy wait for a stale snapshot). PostgreSQL never raises it."""
+    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
 
 
 @blp.post("/devices/<asset_tag>/health")
@@ -65,14 +75,29 @@ def _authenticate_push():
 @blp.doc(security=[{"bearer": []}])
 def push_report(args, asset_tag):
     """Store a health report pushed by the device's agent or an MDM webhook."""
-    device = g.health_device
     raw = args.pop("raw", {})
-    report = ops.record_report(device, args, source="push", raw=raw)
-    state = db.session.get(DeviceHealth, device.id)
-    db.session.commit()
-    return {"id": report.id, "report_id": report.report_id, "received_at": report.received_at,
-            "compliant": state.compliant if state else None,
-            "failing": state.failing if state else []}
+    for attempt in range(ATTEMPTS):
+        # End the read-only transaction of the authentication, then write first: on SQLite the
+        # write lock is then waited for (busy timeout) before this transaction reads anything,
+        # instead of failing at once on a read snapshot another process has made stale.
+        db.session.rollback()
+        try:
+            ops.touch_token(g.health_token_id)
+            device = db.session.get(Device, g.health_device_id)
+            report = ops.record_report(device, dict(args), source="push", raw=raw)
+            state = db.session.get(DeviceHealth, device.id)
+            result = {"id": report.id, "report_id": report.report_id,
+                      "received_at": report.received_at,
+                      "compliant": state.compliant if state else None,
+                      "failing": state.failing if state else []}
+            db.session.commit()
+            return result
+        except OperationalError as exc:
+            db.session.rollback()
+            if attempt == ATTEMPTS - 1 or not _locked(exc):
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @blp.get("/devices/<asset_tag>/health")

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fleet.audit.operations import record, snapshot
@@ -86,11 +86,6 @@ def record_report(device: Device, data: dict, *, source: str, raw: dict | None =
     Raises Conflict (409) when the device already has a report with this ``report_id``;
     nothing is stored then (the insert runs in a SAVEPOINT)."""
     report_id = str(data["report_id"])
-    exists = db.session.scalar(select(HealthReport.id).where(
-        HealthReport.device_id == device.id, HealthReport.report_id == report_id))
-    if exists is not None:
-        raise Conflict(_l("Report %(r)s was already received.", r=report_id),
-                       fields={"report_id": _l("Already received.")})
     packages = {str(k): dict(v) for k, v in (data.get("packages") or {}).items()}
     capture = packages.get(CAPTURE_PACKAGE) or {}
     report = HealthReport(device_id=device.id, report_id=report_id, source=source,
@@ -102,7 +97,7 @@ def record_report(device: Device, data: dict, *, source: str, raw: dict | None =
     try:
         with db.session.begin_nested():
             db.session.add(report)
-    except IntegrityError as exc:  # a concurrent request with the same id won the race
+    except IntegrityError as exc:  # uq_health_report_device_id: replayed (or racing) report
         raise Conflict(_l("Report %(r)s was already received.", r=report_id),
                        fields={"report_id": _l("Already received.")}) from exc
     state = db.session.get(DeviceHealth, device.id)
@@ -190,16 +185,18 @@ def revoke_token(token: HealthToken, *, actor) -> HealthToken:
     return token
 
 
-def token_device(plain: str | None) -> Device | None:
-    """The device a valid (not revoked) push token belongs to, or None."""
+def valid_token(plain: str | None) -> HealthToken | None:
+    """The valid (not revoked) push token row for ``plain``, or None. Reads only."""
     if not plain:
         return None
-    token = db.session.scalar(select(HealthToken).where(
+    return db.session.scalar(select(HealthToken).where(
         HealthToken.token_hash == hash_token(plain), HealthToken.revoked_at.is_(None)))
-    if token is None:
-        return None
-    token.last_used_at = utcnow()
-    return token.device
+
+
+def touch_token(token_id: int) -> None:
+    """Record that the token was just used."""
+    db.session.execute(update(HealthToken).where(HealthToken.id == token_id)
+                       .values(last_used_at=utcnow()))
 
 
 # ---- thresholds -----------------------------------------------------------------------------
