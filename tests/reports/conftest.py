@@ -1,5 +1,6 @@
-"""Health report test fixtures: real adb servers and simulated phones (``devsim_fixtures`` from
-tests/provisioning), the fixture folder, and a device with a push token."""
+"""Health report test fixtures: real adb servers, simulated phones and a real sshd
+(``devsim_fixtures``, ``sshd_fixtures`` from tests/provisioning), the fixture folder, and a
+device with a push token."""
 
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ if _PROV not in sys.path:
     sys.path.insert(0, _PROV)
 
 from devsim_fixtures import adb_binary, adb_server, devsim, make_adb_server  # noqa: E402, F401
+from sshd_fixtures import sshd  # noqa: E402, F401
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

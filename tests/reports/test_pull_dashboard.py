@@ -104,3 +104,27 @@ def test_pull_skips_unknown_and_offline_phones(devsim, adb_server, runner, db, c
     assert "not in the inventory" in result.output
     assert "state offline" in result.output
     assert db.session.scalar(select(HealthReport.id)) is None
+
+
+def test_pull_through_ssh_station(devsim, adb_server, sshd, runner, db, create_device,
+                                  tmp_path):
+    """`fleet health pull --station NAME` through a real sshd (the provisioning domain's SSH
+    station: key auth, verified host key, direct-tcpip tunnel to the station's adb server)."""
+    profiles = catalogue_profiles(2, seed=9)
+    for prof in profiles:
+        create_device(serial=prof.serial, imei=prof.imei)
+    devsim(profiles, server=adb_server)
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts)
+    added = runner.invoke(args=[
+        "stations", "add", "district", "--ssh", "127.0.0.1", "--ssh-port", str(sshd.port),
+        "--ssh-user", sshd.user, "--key-file", str(sshd.user_key), "--known-hosts", str(known),
+        "--adb-port", str(adb_server.port)])
+    assert added.exit_code == 0, added.output
+    result = runner.invoke(args=["health", "pull", "--station", "district"])
+    assert result.exit_code == 0, result.output
+    assert "station district: 2 report(s) stored" in result.output
+    stations = {r.station for r in db.session.scalars(select(HealthReport))}
+    assert stations == {"district"}
+    assert "Accepted publickey" in sshd.log.read_text()
+    assert runner.invoke(args=["health", "pull", "--station", "nowhere"]).exit_code != 0
