@@ -303,6 +303,8 @@ class Provisioner:
             api_level=facts["api_level"],
             storage_gb=device.storage_gb if device is not None else None)
         holder = device.holder if device is not None else None
+        if holder is None:
+            return ("not judged", "no holder assigned yet")
         try:
             v = device_verdict(subject, holder, free_storage_mb=facts.get("free_storage_mb"))
         except Exception as exc:  # the capacity model must not stop provisioning
