@@ -133,8 +133,8 @@ def upload_apk(source: BinaryIO, *, file_name: str | None, actor, release_notes:
 
     A duplicate upload (same SHA-256) returns the existing release with ``created=False``
     and changes nothing. Raises UploadRefused (413) past MAX_APK_BYTES, VettingUnavailable
-    (503) when apksigner cannot run (the release then stays ``uploaded``; call
-    :func:`vet_release` again), InvalidInput when the disk is full.
+    (503) when apksigner cannot run (nothing is recorded; the stored file is reused by the
+    next upload of the same bytes), InvalidInput when the disk is full.
     """
     store = apk_store()
     max_bytes = int(current_app.config["MAX_APK_BYTES"])
@@ -148,6 +148,8 @@ def upload_apk(source: BinaryIO, *, file_name: str | None, actor, release_notes:
     existing = db.session.scalar(select(Release).where(Release.sha256 == stored.sha256))
     if existing is not None:
         return existing, False
+    # Vet before writing anything: no write lock is held while apksigner runs.
+    report = run_vetting(stored.sha256)
     release = Release(
         sha256=stored.sha256, size=stored.size, file_name=_safe_file_name(file_name),
         status="uploaded", release_notes=release_notes or "",
@@ -155,7 +157,7 @@ def upload_apk(source: BinaryIO, *, file_name: str | None, actor, release_notes:
     db.session.add(release)
     db.session.flush()
     record(actor, "apk.upload", release, after=snapshot(release))
-    vet_release(release, actor=actor)
+    vet_release(release, actor=actor, report=report)
     return release, True
 
 
@@ -178,19 +180,36 @@ def fleet_api_levels() -> list[tuple[str, int | None]]:
         .where(Device.status.not_in(GONE_DEVICE_STATUSES)).order_by(Device.asset_tag)).all())
 
 
-def _policy_checks(release: Release, report: VettingReport) -> None:
-    """Add the database-fed checks: signer pin, versionCode, minSdk against the fleet."""
+def _policy_checks(exclude_release_id: int | None, report: VettingReport) -> None:
+    """Add the database-fed checks: signer pin, versionCode (against approved releases other
+    than ``exclude_release_id``), minSdk against the fleet."""
     if report.manifest is None:
         return
     package = report.manifest.package
     pin = _pinned(package)
     report.add(check_signer_pin(report, pin.cert_sha256 if pin else None))
-    report.add(check_version_code(report, _highest_approved(package, excluding=release.id)))
+    report.add(check_version_code(report, _highest_approved(package,
+                                                            excluding=exclude_release_id)))
     report.add(devices_below_min_sdk(report, fleet_api_levels()))
 
 
-def vet_release(release: Release, *, actor) -> Release:
-    """Vet the stored file of ``release`` (``uploaded`` or ``rejected``) and record the report.
+def run_vetting(sha256: str, *, exclude_release_id: int | None = None) -> VettingReport:
+    """Vet the stored file ``sha256``: file checks (:func:`vet_apk`) plus the policy checks fed
+    from the database. Reads only, so no write transaction is held while apksigner runs.
+    Raises VettingUnavailable when apksigner cannot run."""
+    path = apk_store().path_for(sha256)
+    try:
+        report = vet_apk(path, sha256=sha256,
+                         apksigner=current_app.config.get("APKSIGNER", "apksigner"))
+    except ApksignerUnavailable as exc:
+        raise VettingUnavailable(_l("apksigner could not run: %(e)s", e=str(exc))) from exc
+    _policy_checks(exclude_release_id, report)
+    return report
+
+
+def vet_release(release: Release, *, actor, report: VettingReport | None = None) -> Release:
+    """Record the vetting report of ``release`` (``uploaded`` or ``rejected``); runs
+    :func:`run_vetting` unless ``report`` is given.
 
     Sets package, versionCode, versionName, minSdk, targetSdk, signer and schemes from the
     report; status becomes ``vetted`` or ``rejected`` (with the reasons in the report).
@@ -198,14 +217,9 @@ def vet_release(release: Release, *, actor) -> Release:
     """
     if release.status not in ("uploaded", "rejected"):
         raise IllegalTransition(_l("Only uploaded or rejected releases are vetted."))
+    if report is None:
+        report = run_vetting(release.sha256, exclude_release_id=release.id)
     before = snapshot(release)
-    path = apk_store().path_for(release.sha256)
-    try:
-        report = vet_apk(path, sha256=release.sha256,
-                         apksigner=current_app.config.get("APKSIGNER", "apksigner"))
-    except ApksignerUnavailable as exc:
-        raise VettingUnavailable(_l("apksigner could not run: %(e)s", e=str(exc))) from exc
-    _policy_checks(release, report)
     m = report.manifest
     if m is not None:
         release.package, release.version_code = m.package, m.version_code
@@ -271,7 +285,7 @@ def approve_release(release: Release, *, actor) -> Release:
             raise PermissionDenied(
                 _l("Four-eyes rule: the uploader cannot approve their own upload."))
     report = VettingReport.from_dict(release.report)
-    _policy_checks(release, report)
+    _policy_checks(release.id, report)
     failed = [c for c in (report.get("signer_pin"), report.get("version_code"))
               if c is not None and c.status == FAIL]
     release.report = report.to_dict()

@@ -172,3 +172,20 @@ def test_multi_megabyte_upload_streams_to_the_store(api_upload, staff, apk_facto
     assert resp.json["status"] == "vetted", resp.json["reasons"]
     with app.app_context():
         assert sha256_file(apk_store().path_for(resp.json["sha256"])) == sha256_file(apk)
+
+
+def test_upload_when_apksigner_cannot_run_records_nothing(app, api_upload, staff, apk_factory,
+                                                          monkeypatch, client):
+    apk = apk_factory.build(package="org.fleet.nosigner", version_code=1)
+    monkeypatch.setitem(app.config, "APKSIGNER", "/nonexistent/apksigner")
+    _u, token = staff()
+    resp = api_upload(apk, token)
+    assert resp.status_code == 503
+    assert resp.json["error"]["code"] == "vetting_unavailable"
+    assert "apksigner" in resp.json["error"]["message"]
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/apk/releases?package=org.fleet.nosigner",
+                      headers=h).json["meta"]["total"] == 0
+    monkeypatch.setitem(app.config, "APKSIGNER", "apksigner")
+    resp = api_upload(apk, token, raw=True)  # the same bytes again, apksigner back
+    assert resp.status_code == 201 and resp.json["status"] == "vetted"
