@@ -327,14 +327,12 @@ class Provisioner:
                 previous = known_pins(item.serial)
                 item.pin = previous[0] if previous else new_pin(profile.pin_length)
             pin = item.pin
-        installed_packages = {a.package for a in apks}
         return Plan(
             apks=apks, pin=pin, old_pins=[p for p in known_pins(item.serial) if p != pin],
             require_encryption=profile.require_encryption,
             settings=device_settings(profile, facts.get("api_level")),
             play_store=profile.play_store,
-            permissions=[(p["package"], p["permission"]) for p in profile.permissions or []
-                         if p["package"] in installed_packages or True],
+            permissions=[(p["package"], p["permission"]) for p in profile.permissions or []],
             min_api_level=profile.min_api_level, min_ram_mb=profile.min_ram_mb,
             min_free_storage_mb=profile.min_free_storage_mb, min_battery=profile.min_battery,
             capacity=self._capacity(device, facts, profile),
