@@ -74,6 +74,11 @@ log = logging.getLogger(__name__)
 KEY_FILES = ("fernet.key", "secret_key")
 """Key files at the root of DATA_DIR (config.py ``resolve_paths``)."""
 
+SEED_TABLES = frozenset({"alembic_version", "counter", "agreement_template"})
+"""Tables the migrations themselves fill (Alembic's version, the asset tag counter at 0, the
+default agreement templates): rows there do not make an instance "not empty". An edited
+template shows in ``audit_log``, which counts."""
+
 _TEMP_PREFIXES = (".upload-", ".tmp-", ".fleet-backup-", ".fleet-restore-")
 _TEMP_SUFFIXES = (".part", ".partial")
 
@@ -369,7 +374,7 @@ def create_backup(
 def instance_contents() -> list[str]:
     """Why the current instance is not empty: one sentence per reason ([] when empty).
 
-    Empty means no table holds a row (``alembic_version`` aside) and no file other than the
+    Empty means no table holds a row (:data:`SEED_TABLES` aside) and no file other than the
     keys and the TLS certificate (which every started instance makes) lies in the APK store,
     uploads or DATA_DIR."""
     reasons = []
@@ -379,7 +384,7 @@ def instance_contents() -> list[str]:
         path = sqlite_file(url)
         check_db = path.is_file() and path.stat().st_size > 0
     if check_db:
-        counts = {t: n for t, n in table_counts(db.engine).items() if n and t != "alembic_version"}
+        counts = {t: n for t, n in table_counts(db.engine).items() if n and t not in SEED_TABLES}
         if counts:
             sample = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())[:5])
             reasons.append(
