@@ -47,7 +47,8 @@ def print_command(tags, status, district, fmt, dpi, offset, kinds, out, user):
         kinds_t = parse_kinds(kinds)
         devices = select_devices(tags=tags, status=status, district=district)
         if not devices:
-            raise click.ClickException("no device matches; nothing printed")
+            click.echo("error: no device matches; nothing printed", err=True)
+            sys.exit(2)
         with click.progressbar(length=len(devices), label=f"rendering {fmt}",
                                file=sys.stderr) as bar:
             done = [0]

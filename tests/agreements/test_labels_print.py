@@ -120,6 +120,10 @@ def test_cli_refuses_unknown_tag_and_bad_offset(runner, checked_out, tmp_path):
     )
     assert result.exit_code == 2 and "offset" in result.output.lower()
     assert not out.exists()
+    result = runner.invoke(
+        args=["labels", "print", "--status", "retired", "--format", "a4-l7160", "--out", str(out)]
+    )
+    assert result.exit_code == 2 and "no device matches" in result.output
     result = runner.invoke(args=["labels", "print", "--format", "letter-5160", "--out", str(out)])
     assert result.exit_code != 0 and "--tag" in result.output
 
