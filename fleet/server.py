@@ -61,6 +61,10 @@ def tls_paths(app) -> tuple[Path, Path, bool]:
     return cert, key, created
 
 
+#: gthread threads per gunicorn worker (config THREADS); see run_gunicorn.
+DEFAULT_THREADS = 512
+
+
 def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | None,
                  keyfile: Path | None) -> None:
     """Serve ``app`` with gunicorn in this process (blocks)."""
@@ -70,13 +74,17 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | No
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            # gthread: a download holds one thread for its whole length (minutes at the
+            # 10-50 KB/s of field phones), so each worker gets DEFAULT_THREADS threads: two
+            # workers hold ~1,000 slow downloads while update checks stay fast (measured in
+            # benchmarks/apk_download.py; gevent did worse there, see docs/apk-repository.md).
             worker_class = app.config.get("WORKER_CLASS") or "gthread"
+            threads = int(app.config.get("THREADS") or DEFAULT_THREADS)
             self.cfg.set("worker_class", worker_class)
             if worker_class == "gthread":
-                self.cfg.set("threads", int(app.config.get("THREADS") or 16))
-            else:  # evented (gevent): one greenlet per connection
-                self.cfg.set("worker_connections", int(app.config.get("WORKER_CONNECTIONS")
-                                                       or 1000))
+                self.cfg.set("threads", threads)
+            self.cfg.set("worker_connections",
+                         int(app.config.get("WORKER_CONNECTIONS") or max(1000, threads)))
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-")
             if certfile:
