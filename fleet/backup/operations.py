@@ -422,6 +422,26 @@ def _check_keys(manifest: dict, names: set[str]) -> None:
     )
 
 
+def _check_revisions(revisions: list[str]) -> None:
+    """Refuse a backup whose schema revisions this fleet's migrations do not know (a backup
+    made by a newer fleet): the upgrade after the restore could not run."""
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    script = ScriptDirectory(current_app.extensions["migrate"].directory)
+    for rev in revisions:
+        try:
+            known = script.get_revision(rev)
+        except CommandError:
+            known = None
+        if known is None:
+            raise BackupError(
+                f"the backup's schema revision {rev} is unknown to this fleet "
+                f"({__version__}): it was made by a newer fleet. Install that version (or newer) "
+                "and restore again. Nothing was changed."
+            )
+
+
 def _target_path(name: str) -> Path:
     """Where member ``files/<root>/<rel>`` goes in this instance; refuses escapes."""
     _files, root_name, rel = name.split("/", 2)
@@ -489,6 +509,7 @@ def restore_backup(
         )
     if dialect == "postgresql":
         require_pg_tools("pg_restore")
+    _check_revisions(manifest["database"]["alembic_revisions"])
     _check_keys(manifest, set(members))
     if not force:
         reasons = instance_contents()

@@ -258,3 +258,31 @@ def test_pg_dump_missing_names_the_debian_package(tmp_path):
     assert proc.returncode == 1
     assert "pg_dump is not installed" in proc.stderr and "postgresql-client" in proc.stderr
     assert not (tmp_path / "x.tar").exists() and not list(tmp_path.glob(".fleet-backup*"))
+
+
+def test_backup_from_a_newer_schema_is_refused(new_instance, filled, tmp_path):
+    """A backup whose revision this fleet does not know (made by a newer fleet) is refused
+    before anything changes, even though its manifest is consistent."""
+    import hashlib
+    import io
+
+    _src, _filled, out, _stdout = filled
+    newer = tmp_path / "newer.tar"
+    with tarfile.open(out) as tar, tarfile.open(newer, "w") as new:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read()
+            if info.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["database"]["alembic_revisions"].append("9999")
+                data = json.dumps(manifest).encode()
+                digest = hashlib.sha256(data).hexdigest()
+            elif info.name == "manifest.sha256":
+                data = (digest + "\n").encode()
+            info.size = len(data)
+            new.addfile(info, io.BytesIO(data))
+    dst = new_instance("dst")
+    dst.fleet("restore", "--check", newer)  # consistent archive
+    before = dst.files()
+    proc = dst.fleet("restore", newer, check=False)
+    assert proc.returncode == 1 and "revision 9999 is unknown" in proc.stderr
+    assert dst.files() == before
