@@ -84,7 +84,8 @@ def push_report(args, asset_tag):
         try:
             ops.touch_token(g.health_token_id)
             device = db.session.get(Device, g.health_device_id)
-            report = ops.record_report(device, dict(args), source="push", raw=raw)
+            report = ops.record_report(device, dict(args), source="push", raw=raw,
+                                       savepoint=False)
             state = db.session.get(DeviceHealth, device.id)
             result = {"id": report.id, "report_id": report.report_id,
                       "received_at": report.received_at,

@@ -14,6 +14,11 @@ from fleet.inventory.models import Device, OrgUnit
 from fleet.reports.models import DeviceHealth, HealthReport
 from fleet.timeutil import as_utc, utcnow
 
+try:  # issue 4 (APK channels)
+    from fleet.apk import operations as apk_ops
+except ImportError:  # pragma: no cover - only before issue 4 lands
+    apk_ops = None
+
 #: Last-seen buckets of the dashboard and /metrics: (label, upper bound in days).
 LAST_SEEN_BUCKETS = (("< 1 day", 1), ("1-3 days", 3), ("3-7 days", 7), ("7-30 days", 30),
                      ("> 30 days", None))
@@ -49,6 +54,14 @@ def fleet_rows(*, district: str | None = None) -> list[dict]:
     return rows
 
 
+def channel_name(device: Device) -> str:
+    """The name of the APK channel the device belongs to, "—" when none (or no APK domain)."""
+    if apk_ops is None:
+        return "—"
+    channel = apk_ops.channel_for_device(device)
+    return channel.name if channel is not None else "—"
+
+
 def bucket_of(last_seen: datetime | None, now: datetime) -> str:
     if last_seen is None:
         return "never"
@@ -63,9 +76,8 @@ def summary(rows: list[dict], now: datetime | None = None) -> dict:
     """Dashboard figures from :func:`fleet_rows`: counts by status, by district (total,
     compliant, non-compliant, never reported), app versions per channel, last-seen buckets,
     failing rule counts and the non-compliant devices."""
-    from fleet.reports.compliance import expected_release
-
     now = now or utcnow()
+    channels: dict[tuple, str] = {}
     by_status = Counter(r["device"].status for r in rows)
     by_district: dict[str, Counter] = defaultdict(Counter)
     versions: dict[str, Counter] = defaultdict(Counter)
@@ -87,8 +99,10 @@ def summary(rows: list[dict], now: datetime | None = None) -> dict:
                 rules[f["rule"]] += 1
         last_seen[bucket_of(state.last_seen_at if state else None, now)] += 1
         if report is not None:
-            release = expected_release(device)
-            channel = release["channel"] if release else "—"
+            key = (device.holder_id, device.org_unit_id)
+            if key not in channels:  # the channel depends on holder and org unit only
+                channels[key] = channel_name(device)
+            channel = channels[key]
             versions[channel][report.capture_version_name or "not installed"
                               if report.capture_version_code is None
                               else report.capture_version_name or str(report.capture_version_code)

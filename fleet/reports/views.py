@@ -21,9 +21,10 @@ bp = Blueprint("health", __name__, url_prefix="/health")
 @require("read")
 def dashboard():
     district = request.args.get("district", "").strip() or None
-    rows = queries.fleet_rows(district=district)
+    all_rows = queries.fleet_rows()
+    districts = sorted({r["district"] for r in all_rows})
+    rows = [r for r in all_rows if r["district"] == district] if district else all_rows
     summary = queries.summary(rows)
-    districts = sorted({r["district"] for r in queries.fleet_rows()})
     return render_template("reports/dashboard.html", s=summary, rules=compliance.RULES,
                            district=district, districts=districts)
 

@@ -154,3 +154,31 @@ def test_exports(client, login, create_device, db, fmt):
                               check=True).stdout.decode()
         assert "Fleet health summary" in text and device.asset_tag in text
         assert "Free storage below the threshold" in text
+
+
+def test_dashboard_by_district(client, login, create_org_unit, create_device, db):
+    country = create_org_unit("Kenya")
+    region = create_org_unit("Coast", parent=country)
+    kilifi = create_org_unit("Kilifi", parent=region)
+    kwale = create_org_unit("Kwale", parent=region)
+    a = create_device(org_unit_id=kilifi.id)
+    b = create_device(org_unit_id=kwale.id)
+    _push(a, storage_free_mb=10)
+    _push(b)
+    db.session.commit()
+    login("viewer")
+    page = client.get("/health/").get_data(as_text=True)
+    assert "Kilifi" in page and "Kwale" in page
+    only = client.get("/health/?district=Kwale").get_data(as_text=True)
+    assert f">{b.asset_tag}<" not in only  # b is compliant: not in the failing list
+    assert f">{a.asset_tag}<" not in only  # a is in Kilifi
+    kilifi_page = client.get("/health/?district=Kilifi").get_data(as_text=True)
+    assert f">{a.asset_tag}</a>" in kilifi_page and 'data-rule="low_storage"' in kilifi_page
+
+
+def test_scheduler_once_cli(runner, db):
+    result = runner.invoke(args=["scheduler", "--once", "--job", "stale_devices"])
+    assert result.exit_code == 0, result.output
+    assert "stale_devices: success" in result.output
+    again = runner.invoke(args=["scheduler", "--once", "--job", "stale_devices"])
+    assert "stale_devices: already run" in again.output
