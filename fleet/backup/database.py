@@ -181,10 +181,29 @@ def table_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def drop_everything(engine: Engine) -> None:
-    """Drop every view and table (with their sequences) of the default schema, so a restore
-    does not meet tables a newer schema added. PostgreSQL only; called once the instance was
-    found empty or ``--force`` was given."""
+def dump_tables(dump: Path) -> set[str]:
+    """Names of the tables a custom-format dump creates (``pg_restore --list``)."""
+    proc = subprocess.run(
+        [_tool("pg_restore"), "--list", str(dump)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise BackupError(f"pg_restore --list failed: {proc.stderr.strip()[-2000:]}")
+    names = set()
+    for line in proc.stdout.splitlines():
+        if line.startswith(";") or ";" not in line:
+            continue
+        # "<id>; <catalog oid> <oid> TABLE <schema> <name> <owner>" ("TABLE DATA ..." skipped)
+        parts = line.split(";", 1)[1].split()
+        if len(parts) >= 5 and parts[2] == "TABLE" and parts[3] != "DATA":
+            names.add(parts[4])
+    return names
+
+
+def drop_other_tables(engine: Engine, keep: set[str]) -> list[str]:
+    """Drop the views and the tables of the default schema that are not in ``keep`` (the
+    tables of the dump, which ``pg_restore --clean`` replaces inside its own transaction), so
+    tables a newer schema added do not linger. PostgreSQL only; called once the instance was
+    found empty or ``--force`` was given. Returns the dropped table names."""
     with engine.begin() as conn:
         insp = inspect(conn)
         quote = conn.dialect.identifier_preparer.quote
@@ -193,11 +212,12 @@ def drop_everything(engine: Engine) -> None:
             conn.execute(
                 text("DROP VIEW IF EXISTS " + ", ".join(quote(v) for v in views) + " CASCADE")
             )
-        tables = insp.get_table_names()
+        tables = [t for t in insp.get_table_names() if t not in keep]
         if tables:
             conn.execute(
                 text("DROP TABLE IF EXISTS " + ", ".join(quote(t) for t in tables) + " CASCADE")
             )
+    return tables
 
 
 def restore_postgresql(url: str, dump: Path) -> None:

@@ -55,9 +55,10 @@ from fleet.backup.database import (
     alembic_revisions,
     check_sqlite_file,
     dialect_of,
-    drop_everything,
+    drop_other_tables,
     dump_postgresql,
     dump_sqlite,
+    dump_tables,
     require_pg_tools,
     restore_postgresql,
     restore_sqlite,
@@ -485,7 +486,8 @@ def restore_backup(
     database kind matches (SQLite into SQLite, PostgreSQL into PostgreSQL), the tools exist,
     the Fernet key will match and, unless ``force``, that the instance is empty; then write
     the files, replace the database (SQLite: atomic rename of the file; PostgreSQL: every
-    table dropped, then ``pg_restore --clean --if-exists`` in one transaction) and run the
+    table the dump does not hold dropped, then ``pg_restore --clean --if-exists`` in one
+    transaction, which replaces the others) and run the
     migrations up to heads. Stop the server (and the scheduler) first.
 
     Raises InvalidBackup (corrupt, truncated, not a fleet backup), InstanceNotEmpty,
@@ -562,7 +564,7 @@ def restore_backup(
             check_sqlite_file(staged_db)
             restore_sqlite(staged_db, db_target)
         else:
-            drop_everything(db.engine)
+            drop_other_tables(db.engine, keep=dump_tables(staged_db))
             restore_postgresql(url, staged_db)
         db.engine.dispose()
     finally:
