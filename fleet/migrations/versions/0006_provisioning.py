@@ -131,6 +131,13 @@ def upgrade():
     sa.UniqueConstraint('device_id', 'package', name='uq_device_installed_package_device_package')
     )
 
+    op.create_index(op.f("ix_provisioning_run_profile_id"), "provisioning_run", ["profile_id"])
+    op.create_index(op.f("ix_provisioning_item_run_id"), "provisioning_item", ["run_id"])
+    op.create_index(op.f("ix_provisioning_item_device_id"), "provisioning_item", ["device_id"])
+    op.create_index(op.f("ix_provisioning_step_item_id"), "provisioning_step", ["item_id"])
+    op.create_index(op.f("ix_device_installed_package_device_id"), "device_installed_package",
+                    ["device_id"])
+
 
 def downgrade():
     op.drop_table("device_installed_package")
