@@ -47,6 +47,8 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "apk")]
 from apk_live import FleetServer, Nginx, build_repository  # noqa: E402
 from apkfactory import ApkFactory  # noqa: E402
 
+from fleet.server import DEFAULT_THREADS  # noqa: E402
+
 MB = 1_000_000
 
 
@@ -56,8 +58,10 @@ def log(msg: str) -> None:
 
 # ---- curl load (figures 1 and 2) -------------------------------------------------------------
 
-def curl_load(url: str, clients: int, *, expect_size: int, limit_rate: str | None = None,
-              tls: bool = False) -> float:
+
+def curl_load(
+    url: str, clients: int, *, expect_size: int, limit_rate: str | None = None, tls: bool = False
+) -> float:
     """``clients`` curl processes download ``url`` at once; returns wall seconds. Raises if any
     download is not a 200 of ``expect_size`` bytes."""
     cmd = ["curl", "-s", "-o", "/dev/null", "--http1.1", "-w", "%{http_code} %{size_download}"]
@@ -66,8 +70,9 @@ def curl_load(url: str, clients: int, *, expect_size: int, limit_rate: str | Non
     if limit_rate:
         cmd += ["--limit-rate", limit_rate]
     start = time.perf_counter()
-    procs = [subprocess.Popen([*cmd, url], stdout=subprocess.PIPE, text=True)
-             for _ in range(clients)]
+    procs = [
+        subprocess.Popen([*cmd, url], stdout=subprocess.PIPE, text=True) for _ in range(clients)
+    ]
     outs = [p.communicate()[0] for p in procs]
     wall = time.perf_counter() - start
     bad = [o for o in outs if o != f"200 {expect_size}"]
@@ -117,6 +122,7 @@ class RssSampler:
 
 # ---- asyncio HTTP/1.1 client (figures 3 and 4) ----------------------------------------------
 
+
 async def _request(reader, writer, path: str, headers: str) -> int:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
     await writer.drain()
@@ -131,8 +137,9 @@ async def _request(reader, writer, path: str, headers: str) -> int:
     return status
 
 
-async def update_load(port: int, paths_headers: list[tuple[str, str]], *, connections: int,
-                      seconds: float) -> tuple[float, dict]:
+async def update_load(
+    port: int, paths_headers: list[tuple[str, str]], *, connections: int, seconds: float
+) -> tuple[float, dict]:
     """Keep-alive clients cycling through (path, headers); returns (requests/s, statuses)."""
     statuses: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
@@ -158,13 +165,14 @@ async def update_load(port: int, paths_headers: list[tuple[str, str]], *, connec
     return sum(statuses.values()) / (time.perf_counter() - start), statuses
 
 
-async def slow_downloads(port: int, path: str, *, clients: int, seconds: float,
-                         rate_bps: int, probe) -> dict:
+async def slow_downloads(
+    port: int, path: str, *, clients: int, seconds: float, rate_bps: int, probe
+) -> dict:
     """``clients`` connections each reading ``path`` at about ``rate_bps`` for ``seconds``
     while ``probe()`` (an update check) is timed every 100 ms. Returns figures."""
     first_byte: list[float] = []
     received = [0]
-    refused = [0]
+    refused: dict[str, int] = {}
     start = time.perf_counter()
     stop_at = start + seconds
 
@@ -193,8 +201,9 @@ async def slow_downloads(port: int, path: str, *, clients: int, seconds: float,
                 received[0] += len(data)
                 await asyncio.sleep(len(data) / rate_bps)
             writer.close()
-        except OSError:
-            refused[0] += 1
+        except OSError as exc:
+            name = type(exc).__name__
+            refused[name] = refused.get(name, 0) + 1
             sock.close()
 
     latencies: list[float] = []
@@ -220,7 +229,7 @@ async def slow_downloads(port: int, path: str, *, clients: int, seconds: float,
         "clients": clients,
         "receiving_after_5s": sum(1 for t in first_byte if t <= 5.0),
         "receiving_by_end": len(first_byte),
-        "refused": refused[0],
+        "refused": refused or 0,
         "mean_rate_kBps": received[0] / max(len(first_byte), 1) / seconds / 1000,
         "probe_ok": len(lat),
         "probe_failed": failures[0],
@@ -233,8 +242,12 @@ async def slow_downloads(port: int, path: str, *, clients: int, seconds: float,
 def update_probe(port: int, token: str):
     async def probe() -> bool:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        status = await _request(reader, writer, "/api/v1/updates/com.dhis2?versionCode=1",
-                                f"Authorization: Bearer {token}\r\nConnection: close\r\n")
+        status = await _request(
+            reader,
+            writer,
+            "/api/v1/updates/com.dhis2?versionCode=1",
+            f"Authorization: Bearer {token}\r\nConnection: close\r\n",
+        )
         writer.close()
         return status == 200
 
@@ -242,6 +255,7 @@ def update_probe(port: int, token: str):
 
 
 # ---- the run ---------------------------------------------------------------------------------
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -254,6 +268,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-tls", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        choices=["throughput", "rss", "updates", "slow"],
+        default=["throughput", "rss", "updates", "slow"],
+        help="figures to run",
+    )
     args = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -265,30 +286,37 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="fleet-apk-bench-"))
     servers = []
     try:
-        log(f"building a {args.size_mb:g} MB signed APK and a repository with "
-            f"{args.devices:,} devices in {root} ...")
+        log(
+            f"building a {args.size_mb:g} MB signed APK and a repository with "
+            f"{args.devices:,} devices in {root} ..."
+        )
         factory = ApkFactory(root / "factory")
-        apk = factory.build(package="com.dhis2", version_code=30800, version_name="3.8.0",
-                            padding_bytes=int(args.size_mb * MB))
+        apk = factory.build(
+            package="com.dhis2",
+            version_code=30800,
+            version_name="3.8.0",
+            padding_bytes=int(args.size_mb * MB),
+        )
         repo = build_repository(root / "repo", apk, devices=args.devices, device_tokens=500)
         size, sha = repo.size, repo.sha256
         store = repo.data_dir / "apks"
         rel_path = f"{sha[:2]}/{sha}.apk"
         log(f"APK {size:,} bytes, sha256 {sha[:16]}...")
 
-        gthread = FleetServer(repo, tls=False, worker_class="gthread")
-        gthread_many = FleetServer(repo, tls=False, worker_class="gthread",
-                                   THREADS=args.slow_clients // 2 + 12)
+        # fleet serve's default (gthread, 2 workers x DEFAULT_THREADS) and the old default
+        gthread = FleetServer(repo, tls=False)
+        gthread16 = FleetServer(repo, tls=False, worker_class="gthread", THREADS=16)
         gevent = FleetServer(repo, tls=False, worker_class="gevent")
         accel = FleetServer(repo, tls=False, APK_X_ACCEL_REDIRECT="/protected-apks/")
-        servers += [gthread, gthread_many, gevent, accel]
+        servers += [gthread, gthread16, gevent, accel]
         tls_dir = repo.data_dir / "tls"
         from fleet.server import ensure_self_signed_cert
 
         ensure_self_signed_cert(tls_dir / "cert.pem", tls_dir / "key.pem")
         (root / "static").mkdir()
-        (root / "static" / "update.json").write_text('{"versionCode": 30800, "x": "' +
-                                                      "y" * 300 + '"}')
+        (root / "static" / "update.json").write_text(
+            '{"versionCode": 30800, "x": "' + "y" * 300 + '"}'
+        )
         plain_port = _free()
         extra_http = f"""
     server {{
@@ -303,10 +331,15 @@ def main() -> None:
             internal; alias {store}/; sendfile on; tcp_nopush on; output_buffers 2 1m;
         }}
     }}"""
-        nginx = Nginx(root / "nginx", upstream_port=accel.port, apk_dir=store,
-                      cert=tls_dir / "cert.pem", key=tls_dir / "key.pem",
-                      extra_locations=f"    location /direct/ {{ alias {store}/; }}",
-                      extra_http=extra_http)
+        nginx = Nginx(
+            root / "nginx",
+            upstream_port=accel.port,
+            apk_dir=store,
+            cert=tls_dir / "cert.pem",
+            key=tls_dir / "key.pem",
+            extra_locations=f"    location /direct/ {{ alias {store}/; }}",
+            extra_http=extra_http,
+        )
         servers.append(nginx)
         fleet_tls = None
         if not args.skip_tls:
@@ -316,91 +349,142 @@ def main() -> None:
         url_path = f"/apk/{sha}.apk?token={token}"
 
         # 1. throughput ------------------------------------------------------------------------
-        log(f"\n1. {args.clients} concurrent clients downloading the {size / MB:.1f} MB APK "
-            f"(best of {args.repeat}; MB/s = 10^6 bytes/s)")
-        cases = [
-            ("nginx static (HTTP)", f"http://127.0.0.1:{plain_port}/direct/{rel_path}", False),
-            ("fleet gthread direct (HTTP)", f"http://127.0.0.1:{gthread.port}{url_path}", False),
-            ("fleet gevent direct (HTTP)", f"http://127.0.0.1:{gevent.port}{url_path}", False),
-            ("fleet via nginx X-Accel (HTTP)", f"http://127.0.0.1:{plain_port}{url_path}", False),
-        ]
-        if fleet_tls:
-            cases += [
-                ("nginx static (HTTPS)", f"{nginx.base}/direct/{rel_path}", True),
-                ("fleet gthread direct (HTTPS)", f"{fleet_tls.base}{url_path}", True),
-                ("fleet via nginx X-Accel (HTTPS)", f"{nginx.base}{url_path}", True),
+        if "throughput" in args.only:
+            log(
+                f"\n1. {args.clients} concurrent clients downloading the {size / MB:.1f} MB APK "
+                f"(best of {args.repeat}; MB/s = 10^6 bytes/s)"
+            )
+            cases = [
+                ("nginx static (HTTP)", f"http://127.0.0.1:{plain_port}/direct/{rel_path}", False),
+                (
+                    "fleet gthread direct (HTTP)",
+                    f"http://127.0.0.1:{gthread.port}{url_path}",
+                    False,
+                ),
+                ("fleet gevent direct (HTTP)", f"http://127.0.0.1:{gevent.port}{url_path}", False),
+                (
+                    "fleet via nginx X-Accel (HTTP)",
+                    f"http://127.0.0.1:{plain_port}{url_path}",
+                    False,
+                ),
             ]
-        best = {name: float("inf") for name, _u, _t in cases}
-        for _round in range(args.repeat):
-            for name, url, tls in cases:
-                best[name] = min(best[name], curl_load(url, args.clients, expect_size=size,
-                                                       tls=tls))
-        rate = {name: args.clients * size / wall / MB for name, wall in best.items()}
-        for name, _u, _t in cases:
-            log(f"   {name:34} {rate[name]:9.0f} MB/s  ({best[name]:.2f} s)")
-        log("   ratios:")
-        for proto in ("HTTP",) + (("HTTPS",) if fleet_tls else ()):
-            base = rate[f"nginx static ({proto})"]
-            for name in rate:
-                if name.endswith(f"({proto})") and not name.startswith("nginx"):
-                    log(f"   {name:34} / nginx static = {rate[name] / base:.2f}")
+            if fleet_tls:
+                cases += [
+                    ("nginx static (HTTPS)", f"{nginx.base}/direct/{rel_path}", True),
+                    ("fleet gthread direct (HTTPS)", f"{fleet_tls.base}{url_path}", True),
+                    ("fleet via nginx X-Accel (HTTPS)", f"{nginx.base}{url_path}", True),
+                ]
+            best = {name: float("inf") for name, _u, _t in cases}
+            for _round in range(args.repeat):
+                for name, url, tls in cases:
+                    best[name] = min(
+                        best[name], curl_load(url, args.clients, expect_size=size, tls=tls)
+                    )
+            rate = {name: args.clients * size / wall / MB for name, wall in best.items()}
+            for name, _u, _t in cases:
+                log(f"   {name:34} {rate[name]:9.0f} MB/s  ({best[name]:.2f} s)")
+            log("   ratios:")
+            for proto in ("HTTP",) + (("HTTPS",) if fleet_tls else ()):
+                base = rate[f"nginx static ({proto})"]
+                for name in rate:
+                    if name.endswith(f"({proto})") and not name.startswith("nginx"):
+                        log(f"   {name:34} / nginx static = {rate[name] / base:.2f}")
 
-        # 2. peak RSS ----------------------------------------------------------------------------
-        log(f"\n2. peak RSS during {args.rss_clients} concurrent downloads (sum over the "
-            "server's processes; clients limited to 20 MB/s so downloads overlap)")
-        rss_cases = [("fleet gthread", gthread, f"http://127.0.0.1:{gthread.port}{url_path}"),
-                     ("fleet gthread many", gthread_many,
-                      f"http://127.0.0.1:{gthread_many.port}{url_path}"),
-                     ("fleet gevent", gevent, f"http://127.0.0.1:{gevent.port}{url_path}"),
-                     ("fleet X-Accel app", accel, f"http://127.0.0.1:{plain_port}{url_path}"),
-                     ("nginx static", nginx, f"http://127.0.0.1:{plain_port}/direct/{rel_path}")]
-        for name, server, url in rss_cases:
-            sampler = RssSampler(server.pids)
-            before, before_pss = sampler.current()
-            with sampler:
-                wall = curl_load(url, args.rss_clients, expect_size=size, limit_rate="20M")
-            log(f"   {name:20} RSS sum before {before / 2**20:6.1f} MiB peak "
-                f"{sampler.peak / 2**20:6.1f} MiB (+{(sampler.peak - before) / 2**20:5.1f})"
-                f" | PSS sum before {before_pss / 2**20:6.1f} peak "
-                f"{sampler.peak_pss / 2**20:6.1f} MiB | {wall:.1f} s, "
-                f"{len(server.pids())} processes")
+        if "rss" in args.only:
+            # 2. peak RSS
+            log(
+                f"\n2. peak RSS during {args.rss_clients} concurrent downloads (sum over the "
+                "server's processes; clients limited to 20 MB/s so downloads overlap)"
+            )
+            rss_cases = [
+                ("fleet gthread", gthread, f"http://127.0.0.1:{gthread.port}{url_path}"),
+                (
+                    "fleet gthread 2x16",
+                    gthread16,
+                    f"http://127.0.0.1:{gthread16.port}{url_path}",
+                ),
+                ("fleet gevent", gevent, f"http://127.0.0.1:{gevent.port}{url_path}"),
+                ("fleet X-Accel app", accel, f"http://127.0.0.1:{plain_port}{url_path}"),
+                ("nginx static", nginx, f"http://127.0.0.1:{plain_port}/direct/{rel_path}"),
+            ]
+            for name, server, url in rss_cases:
+                sampler = RssSampler(server.pids)
+                before, before_pss = sampler.current()
+                with sampler:
+                    wall = curl_load(url, args.rss_clients, expect_size=size, limit_rate="20M")
+                log(
+                    f"   {name:20} RSS sum before {before / 2**20:6.1f} MiB peak "
+                    f"{sampler.peak / 2**20:6.1f} MiB (+{(sampler.peak - before) / 2**20:5.1f})"
+                    f" | PSS sum before {before_pss / 2**20:6.1f} peak "
+                    f"{sampler.peak_pss / 2**20:6.1f} MiB | {wall:.1f} s, "
+                    f"{len(server.pids())} processes"
+                )
 
-        # 3. update checks -----------------------------------------------------------------------
-        log(f"\n3. update checks, {args.devices:,} devices registered, 32 keep-alive "
-            "connections, 10 s each")
-        dev_reqs = [("/api/v1/updates/com.dhis2?versionCode=1", f"Authorization: Bearer {t}\r\n")
-                    for t in repo.device_tokens]
-        chan_reqs = [("/api/v1/updates/com.dhis2?versionCode=1",
-                      f"Authorization: Bearer {token}\r\n")]
-        upd = [("nginx static JSON (client ceiling)", plain_port, [("/update.json", "")]),
-               ("fleet gthread, channel token", gthread.port, chan_reqs),
-               ("fleet gthread, 500 device tokens", gthread.port, dev_reqs),
-               (f"fleet gthread x{args.slow_clients // 2 + 12}, device tokens", gthread_many.port,
-                dev_reqs),
-               ("fleet gevent, channel token", gevent.port, chan_reqs),
-               ("fleet gevent, 500 device tokens", gevent.port, dev_reqs)]
-        for name, port, reqs in upd:
-            rps, statuses = asyncio.run(update_load(port, reqs, connections=32, seconds=10))
-            log(f"   {name:36} {rps:8.0f} req/s  {statuses}")
+        if "updates" in args.only:
+            # 3. update checks
+            log(
+                f"\n3. update checks, {args.devices:,} devices registered, 32 keep-alive "
+                "connections, 10 s each"
+            )
+            dev_reqs = [
+                ("/api/v1/updates/com.dhis2?versionCode=1", f"Authorization: Bearer {t}\r\n")
+                for t in repo.device_tokens
+            ]
+            chan_reqs = [
+                ("/api/v1/updates/com.dhis2?versionCode=1", f"Authorization: Bearer {token}\r\n")
+            ]
+            upd = [
+                ("nginx static JSON (client ceiling)", plain_port, [("/update.json", "")]),
+                ("fleet gthread, channel token", gthread.port, chan_reqs),
+                ("fleet gthread, 500 device tokens", gthread.port, dev_reqs),
+                (
+                    "fleet gthread 2x16, device tokens",
+                    gthread16.port,
+                    dev_reqs,
+                ),
+                ("fleet gevent, channel token", gevent.port, chan_reqs),
+                ("fleet gevent, 500 device tokens", gevent.port, dev_reqs),
+            ]
+            for name, port, reqs in upd:
+                rps, statuses = asyncio.run(update_load(port, reqs, connections=32, seconds=10))
+                log(f"   {name:36} {rps:8.0f} req/s  {statuses}")
 
-        # 4. slow downloads ------------------------------------------------------------------------
-        log(f"\n4. {args.slow_clients} slow downloads (~20 kB/s each, {args.slow_seconds:g} s) "
-            "while an update check is timed every 100 ms")
-        slow = [("fleet gthread (2 x 16 threads)", gthread.port, gthread.port),
-                (f"fleet gthread (2 x {args.slow_clients // 2 + 12} threads)", gthread_many.port,
-                 gthread_many.port),
-                ("fleet gevent (2 x 1000 conns)", gevent.port, gevent.port),
-                ("nginx X-Accel + fleet gthread", plain_port, plain_port)]
-        for name, port, probe_port in slow:
-            res = asyncio.run(slow_downloads(
-                port, url_path, clients=args.slow_clients, seconds=args.slow_seconds,
-                rate_bps=20_000, probe=update_probe(probe_port, token)))
-            log(f"   {name:32} receiving after 5 s: {res['receiving_after_5s']:5}/{res['clients']}"
-                f"  by end: {res['receiving_by_end']:5}  refused {res['refused']}"
-                f"  | update check p50 {res['probe_p50_ms']:7.1f} ms  p95 "
-                f"{res['probe_p95_ms']:7.1f} ms  max {res['probe_max_ms']:7.1f} ms  "
-                f"ok {res['probe_ok']} failed {res['probe_failed']}")
-            time.sleep(2)
+        if "slow" in args.only:
+            # 4. slow downloads
+            log(
+                f"\n4. {args.slow_clients} slow downloads (~20 kB/s each, {args.slow_seconds:g} s) "
+                "while an update check is timed every 100 ms"
+            )
+            slow = [
+                ("fleet gthread 2x16 (old default)", gthread16, gthread16.port),
+                (f"fleet gthread 2x{DEFAULT_THREADS} (default)", gthread, gthread.port),
+                ("fleet gevent 2x1000 conns", gevent, gevent.port),
+                ("nginx X-Accel + fleet gthread", nginx, plain_port),
+            ]
+            for name, server, port in slow:
+                sampler = RssSampler(server.pids)
+                _rss0, pss0 = sampler.current()
+                with sampler:
+                    res = asyncio.run(
+                        slow_downloads(
+                            port,
+                            url_path,
+                            clients=args.slow_clients,
+                            seconds=args.slow_seconds,
+                            rate_bps=20_000,
+                            probe=update_probe(port, token),
+                        )
+                    )
+                log(
+                    f"   {name:34} receiving after 5 s {res['receiving_after_5s']:4}"
+                    f"/{res['clients']}, by end {res['receiving_by_end']:4}"
+                    f", failed {res['refused']}"
+                    f" | update check p50 {res['probe_p50_ms']:6.1f} ms"
+                    f" p95 {res['probe_p95_ms']:7.1f} ms max {res['probe_max_ms']:7.1f} ms"
+                    f" ({res['probe_ok']} ok, {res['probe_failed']} failed)"
+                    f" | PSS {pss0 / 2**20:.0f} -> peak {sampler.peak_pss / 2**20:.0f} MiB"
+                )
+                time.sleep(2)
     finally:
         for server in servers:
             server.stop()

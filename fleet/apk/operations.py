@@ -16,7 +16,7 @@ import logging
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -36,16 +36,6 @@ from fleet.apk.models import (
     SignerPin,
 )
 from fleet.apk.storage import ApkStore, StorageFull, UploadTooLarge
-from fleet.apk.vetting import (
-    FAIL,
-    CheckResult,
-    VettingReport,
-    check_debug_cert,
-    check_signer_pin,
-    check_version_code,
-    devices_below_min_sdk,
-    vet_apk,
-)
 from fleet.audit.operations import record, snapshot
 from fleet.crypto import hash_token, new_token
 from fleet.errors import (
@@ -61,6 +51,19 @@ from fleet.inventory.models import Device, Holder, OrgUnit
 from fleet.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from fleet.apk.vetting import VettingReport
+
+FAIL = "fail"  # fleet.apk.vetting.FAIL
+
+
+def _vetting():
+    """``fleet.apk.vetting``, imported on first use: it pulls in androguard (about 13 MB per
+    process), which only uploads and reviews need, never downloads or update checks."""
+    from fleet.apk import vetting
+
+    return vetting
 
 #: Devices in these statuses are not counted as "the fleet" for the minSdk report.
 GONE_DEVICE_STATUSES = ("retired", "lost", "stolen")
@@ -187,10 +190,11 @@ def _policy_checks(exclude_release_id: int | None, report: VettingReport) -> Non
         return
     package = report.manifest.package
     pin = _pinned(package)
-    report.add(check_signer_pin(report, pin.cert_sha256 if pin else None))
-    report.add(check_version_code(report, _highest_approved(package,
-                                                            excluding=exclude_release_id)))
-    report.add(devices_below_min_sdk(report, fleet_api_levels()))
+    vetting = _vetting()
+    report.add(vetting.check_signer_pin(report, pin.cert_sha256 if pin else None))
+    report.add(vetting.check_version_code(report, _highest_approved(
+        package, excluding=exclude_release_id)))
+    report.add(vetting.devices_below_min_sdk(report, fleet_api_levels()))
 
 
 def run_vetting(sha256: str, *, exclude_release_id: int | None = None) -> VettingReport:
@@ -199,7 +203,7 @@ def run_vetting(sha256: str, *, exclude_release_id: int | None = None) -> Vettin
     Raises VettingUnavailable when apksigner cannot run."""
     path = apk_store().path_for(sha256)
     try:
-        report = vet_apk(path, sha256=sha256,
+        report = _vetting().vet_apk(path, sha256=sha256,
                          apksigner=current_app.config.get("APKSIGNER", "apksigner"))
     except ApksignerUnavailable as exc:
         raise VettingUnavailable(_l("apksigner could not run: %(e)s", e=str(exc))) from exc
@@ -284,7 +288,7 @@ def approve_release(release: Release, *, actor) -> Release:
         if actor.username == release.uploaded_by:
             raise PermissionDenied(
                 _l("Four-eyes rule: the uploader cannot approve their own upload."))
-    report = VettingReport.from_dict(release.report)
+    report = _vetting().VettingReport.from_dict(release.report)
     _policy_checks(release.id, report)
     failed = [c for c in (report.get("signer_pin"), report.get("version_code"))
               if c is not None and c.status == FAIL]
@@ -314,8 +318,9 @@ def reject_release(release: Release, reason: str, *, actor) -> Release:
         raise InvalidInput(_l("A reason is required."), fields={"reason": _l("Required.")})
     before = snapshot(release)
     _move(release, "rejected")
-    report = VettingReport.from_dict(release.report)
-    report.add(CheckResult("review", FAIL, f"rejected by {_name(actor)}: {reason.strip()}"))
+    vetting = _vetting()
+    report = vetting.VettingReport.from_dict(release.report)
+    report.add(vetting.CheckResult("review", FAIL, f"rejected by {_name(actor)}: {reason.strip()}"))
     release.report = report.to_dict()
     db.session.flush()
     record(actor, "apk.reject", release, before=before, after=snapshot(release))
@@ -506,7 +511,9 @@ def _check_pointable(release: Release, channel: Channel) -> None:
             "A release in status %(s)s cannot be released to %(c)s (approve it first%(t)s).",
             s=release.status, c=channel.name,
             t="" if channel.is_test else _l("; in-testing releases go to test channels only")))
-    check = check_debug_cert(VettingReport.from_dict(release.report), channel.is_test)
+    vetting = _vetting()
+    check = vetting.check_debug_cert(vetting.VettingReport.from_dict(release.report),
+                                     channel.is_test)
     if check.status == FAIL:
         raise InvalidInput(check.reason, fields={"channel": check.reason})
 

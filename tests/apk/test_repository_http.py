@@ -105,3 +105,32 @@ def test_update_check_over_http(fleet_server, live_repo):
     resp, body = _get(fleet_server, "/api/v1/updates/com.dhis2?versionCode=30500",
                       {"Authorization": f"Bearer {live_repo.token}"})
     assert (resp.status, body) == (204, b"")
+
+
+def test_default_server_holds_many_open_downloads_and_still_answers(fleet_server, live_repo):
+    """``fleet serve``'s default worker setup keeps serving past 2 x 16 open downloads (the
+    old gthread default stalled the 33rd phone and every update check behind it): 80 phones
+    each read only the start of the APK and keep the connection open; all of them get their
+    answer, and an update check still answers while they hang on."""
+    path = f"/apk/{live_repo.sha256}.apk?token={live_repo.token}"
+    ctx = unverified_tls()
+    phones = []
+    try:
+        for _ in range(80):
+            raw = socket.create_connection(("127.0.0.1", fleet_server.port), timeout=60)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = tls.recv(4096)
+                assert chunk, "connection closed before the answer"
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 200"), head[:80]
+            phones.append(tls)  # never read further: a phone on a very slow link
+        resp, body = _get(fleet_server, "/api/v1/updates/com.dhis2?versionCode=1",
+                          {"Authorization": f"Bearer {live_repo.token}"})
+        assert resp.status == 200 and b'"versionCode":30500' in body.replace(b" ", b"")
+    finally:
+        for tls in phones:
+            tls.close()
