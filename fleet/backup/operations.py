@@ -513,6 +513,7 @@ def restore_backup(
         require_pg_tools("pg_restore")
     _check_revisions(manifest["database"]["alembic_revisions"])
     _check_keys(manifest, set(members))
+    targets = {m.name: _target_path(m.name) for m in members.values() if m.kind != "database"}
     if not force:
         reasons = instance_contents()
         if reasons:
@@ -546,7 +547,7 @@ def restore_backup(
                 _extract(
                     tar,
                     info,
-                    _target_path(info.name),
+                    targets[info.name],
                     member,
                     0o600 if member.kind == "key" else 0o644,
                     progress,
