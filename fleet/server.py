@@ -61,8 +61,8 @@ def tls_paths(app) -> tuple[Path, Path, bool]:
     return cert, key, created
 
 
-#: gthread threads per gunicorn worker (config THREADS); see run_gunicorn.
-DEFAULT_THREADS = 512
+#: gthread threads per gunicorn worker (config THREADS), started as needed; see run_gunicorn.
+DEFAULT_THREADS = 1024
 
 
 def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | None,
@@ -76,8 +76,9 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | No
             self.cfg.set("workers", workers)
             # gthread: a download holds one thread for its whole length (minutes at the
             # 10-50 KB/s of field phones), so each worker gets DEFAULT_THREADS threads: two
-            # workers hold ~1,000 slow downloads while update checks stay fast (measured in
-            # benchmarks/apk_download.py; gevent did worse there, see docs/apk-repository.md).
+            # workers hold ~1,000 slow downloads with threads to spare for update checks
+            # (benchmarks/apk_download.py; why not gevent: docs/apk-repository.md). Behind
+            # nginx, APK_X_ACCEL_REDIRECT takes the downloads off these threads altogether.
             worker_class = app.config.get("WORKER_CLASS") or "gthread"
             threads = int(app.config.get("THREADS") or DEFAULT_THREADS)
             self.cfg.set("worker_class", worker_class)
