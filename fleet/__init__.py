@@ -78,7 +78,7 @@ def _init_extensions(app: Flask) -> None:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql(_sqlite_begin_statement())
 
     assert isinstance(engine, Engine)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
@@ -96,6 +96,23 @@ def _init_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
+
+
+def _sqlite_begin_statement() -> str:
+    """BEGIN IMMEDIATE for web requests that change things, plain BEGIN otherwise.
+
+    In WAL mode a deferred transaction that read, then writes after another connection
+    committed, fails at once with SQLITE_BUSY_SNAPSHOT (the busy timeout cannot help). A
+    request with an unsafe method (POST, PUT, PATCH, DELETE) takes the write lock at BEGIN, so
+    concurrent writers queue on the busy timeout instead. Reads, CLI commands and scheduled
+    jobs begin deferred: a job that holds a transaction across slow device I/O must not hold
+    the write lock meanwhile. See sqlite.org/lang_transaction.html and sqlite.org/wal.html.
+    """
+    from flask import has_request_context, request
+
+    if has_request_context() and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        return "BEGIN IMMEDIATE"
+    return "BEGIN"
 
 
 def _register_domains(app: Flask) -> None:

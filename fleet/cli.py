@@ -101,6 +101,10 @@ def serve_command(host, port, workers, no_tls, do_init):
     click.secho(f"fleet serving on {scheme}://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
                 "  (Ctrl-C to stop)", fg="green")
     sys.stdout.flush()
+    from fleet.extensions import db
+
+    db.session.remove()  # end this process's transactions and close its connections:
+    db.engine.dispose()  # gunicorn forks workers, which must not share SQLite handles
     run_gunicorn(app, host=host, port=port, workers=workers or int(app.config["WORKERS"]),
                  certfile=cert, keyfile=key)
 

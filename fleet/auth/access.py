@@ -26,7 +26,6 @@ def _load_user_from_token(req) -> User | None:
         user = user_for_token(header[7:].strip())
         if user is not None:
             g.auth_via_token = True
-            db.session.commit()  # last_used_at
         return user
     return None
 

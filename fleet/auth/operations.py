@@ -6,7 +6,8 @@ import logging
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fleet.audit.operations import record, snapshot
@@ -14,7 +15,7 @@ from fleet.auth.models import ROLES, ApiToken, User
 from fleet.crypto import hash_token, new_token
 from fleet.errors import Conflict, InvalidInput, NotFound
 from fleet.extensions import db
-from fleet.timeutil import utcnow
+from fleet.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,34 @@ def revoke_token(token_id: int, *, actor) -> ApiToken:
     return token
 
 
+#: ``last_used_at`` is written at most this often per token (seconds), so read-only API calls
+#: do not each take the database's write lock.
+TOKEN_TOUCH_INTERVAL = 60
+
+
 def user_for_token(plain: str) -> User | None:
-    """The active user behind a valid bearer token, or None. Updates ``last_used_at``."""
+    """The active user behind a valid bearer token, or None.
+
+    Records ``last_used_at`` (at most every TOKEN_TOUCH_INTERVAL seconds) in its own short
+    transaction; that bookkeeping is best effort and never fails the request."""
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
     now = utcnow()
     if token is None or not token.is_valid(now) or not token.user.active:
+        db.session.rollback()
         return None
-    token.last_used_at = now
-    return token.user
+    user_id, token_id = token.user_id, token.id
+    stale = token.last_used_at is None or \
+        (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL
+    db.session.rollback()  # end the read before writing (SQLite WAL snapshot)
+    if stale:
+        try:
+            db.session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                               .values(last_used_at=now))
+            db.session.commit()
+        except OperationalError:  # database busy: skip the bookkeeping, serve the request
+            db.session.rollback()
+            log.info("token %s last_used_at not recorded: database busy", token_id)
+    return db.session.get(User, user_id)
 
 
 def ensure_admin(username: str, password: str) -> tuple[User, bool]:
