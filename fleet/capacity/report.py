@@ -10,9 +10,7 @@ the device's org unit, else above its holder's; devices with neither are grouped
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,22 +271,6 @@ def export_rows(report: FleetReport):
         yield [exports.neutralise(v) for v in cells]
 
 
-_columns_lock = threading.Lock()
-
-
-@contextmanager
-def _export_columns():
-    # fleet/inventory/exports.py's to_csv/to_xlsx take the header from its COLUMNS by kind and
-    # have no parameter for other columns, so ours are registered only for the call, under a
-    # lock. A ``columns=`` parameter there would remove this (asked of the inventory's owner).
-    with _columns_lock:
-        exports.COLUMNS[EXPORT_KIND] = EXPORT_COLUMNS
-        try:
-            yield
-        finally:
-            exports.COLUMNS.pop(EXPORT_KIND, None)
-
-
 def export_report(report: FleetReport, fmt: str) -> bytes:
     """The report as ``fmt`` (``csv``: UTF-8 with BOM; ``xlsx``) bytes, one row per device.
 
@@ -297,8 +279,7 @@ def export_report(report: FleetReport, fmt: str) -> bytes:
     """
     if fmt not in ("csv", "xlsx"):
         raise ValueError(f"format must be csv or xlsx, got {fmt!r}")
-    rows = list(export_rows(report))
-    with _export_columns():
-        if fmt == "xlsx":
-            return exports.to_xlsx(EXPORT_KIND, rows)
-        return exports.to_csv(EXPORT_KIND, rows)
+    rows = export_rows(report)
+    if fmt == "xlsx":
+        return exports.to_xlsx(EXPORT_COLUMNS, rows, title=EXPORT_KIND)
+    return exports.to_csv(EXPORT_COLUMNS, rows)

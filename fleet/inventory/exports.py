@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from fleet.extensions import db
 from fleet.inventory import queries
@@ -59,23 +59,33 @@ def iter_rows(kind: str, filters: dict) -> Iterator[list]:
         yield [neutralise(_value(obj, c)) for c in COLUMNS[kind]]
 
 
-def to_csv(kind: str, rows: Iterable[list]) -> bytes:
-    """CSV bytes, UTF-8 with BOM so spreadsheet programs read accents right."""
+def _header(columns: str | Sequence[str]) -> list[str]:
+    """Column names: a sequence as given, or the inventory's columns for a kind name."""
+    return list(COLUMNS[columns]) if isinstance(columns, str) else list(columns)
+
+
+def to_csv(columns: str | Sequence[str], rows: Iterable[list]) -> bytes:
+    """CSV bytes, UTF-8 with BOM so spreadsheet programs read accents right.
+
+    ``columns`` is the header row (or an inventory kind, 'devices', for its columns); ``rows``
+    are lists of cells already passed through :func:`neutralise`."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(COLUMNS[kind])
+    writer.writerow(_header(columns))
     for row in rows:
         writer.writerow(["" if v is None else v for v in row])
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
 
 
-def to_xlsx(kind: str, rows: Iterable[list]) -> bytes:
-    """XLSX bytes (write-only workbook, constant memory per row)."""
+def to_xlsx(columns: str | Sequence[str], rows: Iterable[list], *, title: str | None = None
+            ) -> bytes:
+    """XLSX bytes (write-only workbook, constant memory per row); same arguments as
+    :func:`to_csv`, ``title`` names the sheet."""
     import openpyxl
 
     book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(kind)
-    sheet.append(list(COLUMNS[kind]))
+    sheet = book.create_sheet((title or (columns if isinstance(columns, str) else "fleet"))[:31])
+    sheet.append(_header(columns))
     for row in rows:
         sheet.append(row)
     out = io.BytesIO()
