@@ -18,6 +18,26 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 
 @pytest.fixture(scope="module")
+def chromium_tls():
+    """Debian's Chromium that also accepts the server's self-signed certificate in its
+    download manager: Playwright's ``ignore_https_errors`` covers page loads, but a download
+    on a fresh connection is cancelled on the certificate error without this switch."""
+    import shutil
+    from pathlib import Path
+
+    from fleet_testing import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(exe).exists(), "Debian chromium is required: apt-get install chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True,
+                                     args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory, apk_factory):
     seed = apk_factory.build(package="com.dhis2", version_code=30500, version_name="3.5.0")
     repo = build_repository(tmp_path_factory.mktemp("browserrepo"), seed)
@@ -40,7 +60,8 @@ def _login(context, base, username):
     return page
 
 
-def test_upload_vet_approve_release_and_phone_download(server, chromium, apk_factory):
+def test_upload_vet_approve_release_and_phone_download(server, chromium_tls, apk_factory):
+    chromium = chromium_tls
     base = server.base
     apk = apk_factory.build(package="com.dhis2", version_code=30600, version_name="3.6.0",
                             padding_bytes=2 * 1024 * 1024)
@@ -98,6 +119,7 @@ def test_upload_vet_approve_release_and_phone_download(server, chromium, apk_fac
     assert box["width"] > 300 and box["height"] >= 48  # a big thumb-sized button
     with page.expect_download() as dl:
         button.click()
+    assert dl.value.failure() is None, dl.value.failure()
     path = dl.value.path()
     assert dl.value.suggested_filename == "com.dhis2-3.6.0.apk"
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == want
