@@ -102,3 +102,23 @@ class Text(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         text = text.strip() if text is not None else None
         return text or None
+
+
+class WholeNumber(ma.fields.Integer):
+    """An integer that refuses fractions (``1.5``) instead of truncating them, while still
+    taking the numeric strings forms and spreadsheets send (``"2048"``, ``"2048.0"``)."""
+
+    def _validated(self, value):
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ma.ValidationError(str(_l("Must be a whole number.")))
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise self.make_error("invalid", input=value) from None
+            if not number.is_integer():
+                raise ma.ValidationError(str(_l("Must be a whole number.")))
+            value = int(number)
+        return super()._validated(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
-from fleet.inventory.fields import ICCID, IMEI, MSISDN, Text
+from fleet.inventory.fields import ICCID, IMEI, MSISDN, Text, WholeNumber
 from fleet.inventory.models import (DEVICE_STATUSES, HOLDER_ROLES, OWNERSHIPS, SIM_STATUSES)
 
 
@@ -25,7 +25,7 @@ class _Input(ma.Schema):
 
 
 def _int(lo, hi, **kw):
-    return ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=lo, max=hi), **kw)
+    return WholeNumber(allow_none=True, validate=ma.validate.Range(min=lo, max=hi), **kw)
 
 
 # ---- org units ---------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class DeviceCreateArgs(_Input):
     @ma.validates_schema
     def _imeis_differ(self, data, **kwargs):
         if data.get("imei") and data.get("imei") == data.get("imei2"):
-            raise ma.ValidationError(_l("IMEI2 must differ from IMEI."), "imei2")
+            raise ma.ValidationError(str(_l("IMEI2 must differ from IMEI.")), "imei2")
 
 
 class DeviceUpdateArgs(DeviceCreateArgs):

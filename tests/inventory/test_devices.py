@@ -142,3 +142,15 @@ def test_script_in_notes_is_escaped(client, login, create_device):
     page = client.get(f"/devices/{dev.asset_tag}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_fractional_numbers_refused_not_truncated(client, token_for):
+    tok = token_for()
+    resp = client.post("/api/v1/devices", json={"ram_mb": 2048.5}, headers=auth(tok))
+    assert resp.status_code == 422 and "whole number" in resp.json["error"]["fields"]["ram_mb"][0]
+    resp = client.post("/api/v1/holders", json={"name": "A", "expected_teis": "1500.5"},
+                       headers=auth(tok))
+    assert resp.status_code == 422 and "expected_teis" in resp.json["error"]["fields"]
+    ok = client.post("/api/v1/devices", json={"ram_mb": "2048", "api_level": 30.0},
+                     headers=auth(tok))
+    assert ok.status_code == 201 and ok.json["ram_mb"] == 2048 and ok.json["api_level"] == 30
