@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from flask import abort, current_app, g, request
+from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 
 from fleet.apiutil import api_blueprint
@@ -49,6 +50,11 @@ def _authenticate_push():
     """Device token and body size, before the body is read or parsed."""
     if request.endpoint != PUSH_ENDPOINT:
         return
+    # Resolve the (user) identity now: Flask-Login's request loader ends the session's
+    # transaction (fleet.auth.operations.user_for_token rolls back), and it runs lazily the
+    # first time anything (e.g. the locale selector rendering a message) reads current_user.
+    # Loaded here, before this request writes, it cannot discard the report being stored.
+    _ = current_user.is_authenticated
     request.max_content_length = int(current_app.config.get("HEALTH_MAX_BODY_BYTES", 65536))
     if (request.content_length or 0) > request.max_content_length:
         abort(413)
