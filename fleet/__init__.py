@@ -41,6 +41,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fleet import web
 
     web.init_app(app)
+    if int(app.config.get("PROXY_COUNT") or 0):  # behind N trusted proxies (docs/deployment.md)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     return app
 
 

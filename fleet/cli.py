@@ -49,6 +49,7 @@ def init_command(admin_username: str):
     from fleet.auth.operations import ensure_admin
     from fleet.extensions import db
 
+    wait_for_database()
     upgrade_database()
     click.echo(f"database ready: {_safe_url(current_app.config['SQLALCHEMY_DATABASE_URI'])}")
     password = os.environ.get("FLEET_ADMIN_PASSWORD") or ""
@@ -66,6 +67,37 @@ def init_command(admin_username: str):
             click.echo("  password: the value of FLEET_ADMIN_PASSWORD")
     else:
         click.echo(f"admin account exists: '{user.username}' (password unchanged)")
+
+
+def wait_for_database() -> None:
+    """Connect to the configured database, retrying with exponential backoff (0.5 s, 1 s, 2 s,
+    ... capped at 10 s) up to config DB_CONNECT_RETRIES times (default 5, about 15 s in all),
+    for a PostgreSQL server that starts after fleet. Raises click.ClickException (exit 1) with
+    the URL (password hidden) and the driver's reason when every attempt failed."""
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from fleet.extensions import db
+
+    retries = max(0, int(current_app.config.get("DB_CONNECT_RETRIES", 5)))
+    url = _safe_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    for attempt in range(retries + 1):
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            if attempt == retries:
+                raise click.ClickException(
+                    f"cannot connect to the database {url} after {retries + 1} attempts: "
+                    f"{reason}. Check FLEET_DATABASE_URL and that the server is running.") from None
+            delay = min(10.0, 0.5 * 2 ** attempt)
+            click.echo(f"database {url} not reachable ({reason}); retry {attempt + 1}/{retries} "
+                       f"in {delay:g} s", err=True)
+            time.sleep(delay)
 
 
 def _safe_url(url: str) -> str:
@@ -90,6 +122,8 @@ def serve_command(host, port, workers, no_tls, do_init):
     if do_init:
         ctx = click.get_current_context()
         ctx.invoke(init_command)
+    else:
+        wait_for_database()
     host = host or app.config["HOST"]
     port = port or int(app.config["PORT"])
     cert = key = None
