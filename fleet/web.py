@@ -106,6 +106,9 @@ def init_app(app: Flask) -> None:
     """Install handlers and template helpers on ``app``."""
     app.register_blueprint(bp)
     app.before_request(_fresh_identity)
+    from fleet.auth.access import save_token_use
+
+    app.after_request(save_token_use)
     api.handle_http_exception = handle_http_exception  # flask-smorest registers it app-wide
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(FleetError, handle_fleet_error)

@@ -8,7 +8,7 @@ import functools
 from flask import abort, g, request
 from flask_login import current_user
 
-from fleet.auth.models import User
+from fleet.auth.models import ApiToken, User
 from fleet.auth.operations import user_for_token
 from fleet.extensions import db, login_manager
 
@@ -28,6 +28,23 @@ def _load_user_from_token(req) -> User | None:
             g.auth_via_token = True
         return user
     return None
+
+
+def save_token_use(response):
+    """after_request: on a safe request whose only change is a token's ``last_used_at``,
+    commit it; a busy database only costs the bookkeeping, never the answer."""
+    from flask import request
+    from sqlalchemy.exc import OperationalError
+
+    if getattr(g, "auth_via_token", False) and request.method in ("GET", "HEAD", "OPTIONS"):
+        session = db.session()
+        if session.dirty and all(isinstance(o, ApiToken) for o in session.dirty) \
+                and not session.new and not session.deleted:
+            try:
+                session.commit()
+            except OperationalError:
+                session.rollback()
+    return response
 
 
 def require(permission: str = "read"):

@@ -6,8 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fleet.audit.operations import record, snapshot
@@ -138,26 +137,19 @@ TOKEN_TOUCH_INTERVAL = 60
 def user_for_token(plain: str) -> User | None:
     """The active user behind a valid bearer token, or None.
 
-    Records ``last_used_at`` (at most every TOKEN_TOUCH_INTERVAL seconds) in its own short
-    transaction; that bookkeeping is best effort and never fails the request."""
+    Marks ``last_used_at`` (at most every TOKEN_TOUCH_INTERVAL seconds) as a pending change in
+    the session. It never commits or rolls back: Flask-Login calls this whenever
+    ``current_user`` is first read, possibly after the handler has pending writes. A request
+    that commits saves it; on safe requests, ``fleet.auth.access.save_token_use`` commits it
+    after the response, best effort."""
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
     now = utcnow()
     if token is None or not token.is_valid(now) or not token.user.active:
-        db.session.rollback()
         return None
-    user_id, token_id = token.user_id, token.id
-    stale = token.last_used_at is None or \
-        (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL
-    db.session.rollback()  # end the read before writing (SQLite WAL snapshot)
-    if stale:
-        try:
-            db.session.execute(update(ApiToken).where(ApiToken.id == token_id)
-                               .values(last_used_at=now))
-            db.session.commit()
-        except OperationalError:  # database busy: skip the bookkeeping, serve the request
-            db.session.rollback()
-            log.info("token %s last_used_at not recorded: database busy", token_id)
-    return db.session.get(User, user_id)
+    if token.last_used_at is None or \
+            (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now
+    return token.user
 
 
 def ensure_admin(username: str, password: str) -> tuple[User, bool]:

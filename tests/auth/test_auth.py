@@ -192,3 +192,31 @@ def test_secrets_generated_once_and_private(tmp_path):
                          ENCRYPTION_KEY="")
     assert app1.config["ENCRYPTION_KEY"] == app2.config["ENCRYPTION_KEY"]
     assert (Path(tmp_path) / "fernet.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_token_lookup_never_discards_the_handlers_pending_writes(app, db, create_user):
+    """Flask-Login loads the token's user lazily, possibly after the handler has written."""
+    from sqlalchemy import select
+
+    from fleet.auth.operations import issue_token, user_for_token
+    from fleet.inventory.models import OrgUnit
+    user = create_user("logistics")
+    _tok, plain = issue_token(user, "t", actor=None)
+    db.session.commit()
+    with app.test_request_context("/api/v1/org-units", method="POST"):
+        db.session.add(OrgUnit(name="Pending", level=1, path="/"))
+        db.session.flush()
+        assert user_for_token(plain).id == user.id
+        db.session.commit()
+    assert db.session.scalar(select(OrgUnit).where(OrgUnit.name == "Pending")) is not None
+
+
+def test_token_last_used_recorded_on_reads(client, token_for, db):
+    from sqlalchemy import select
+
+    from fleet.auth.models import ApiToken
+    tok = token_for("viewer")
+    assert client.get("/api/v1/me", headers=bearer(tok)).status_code == 200
+    db.session.expire_all()
+    row = db.session.scalar(select(ApiToken).order_by(ApiToken.id.desc()))
+    assert row.last_used_at is not None

@@ -32,6 +32,7 @@ def page(live_server, chromium):
 
 
 def test_planner_estimates_a_2gb_phone_with_5000_teis(page, tmp_path):
+    page.click("nav >> summary:text('Reports')")
     page.click("nav >> text=Capacity")
     page.wait_for_url("**/capacity/")
     page.fill("#f-ram_mb", "2048")

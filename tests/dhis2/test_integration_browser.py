@@ -44,6 +44,7 @@ def test_import_org_units_and_publish_settings_in_the_browser(page, live_server,
                        "token": dhis2_server.token, "is_default": True}, actor=None)
         db.session.commit()
 
+    page.click("nav.top summary:text('Phones and apps')")
     page.click("nav.top a:text('DHIS2')")
     assert "browser" in page.text_content("main table")
     assert dhis2_server.token not in page.content()
