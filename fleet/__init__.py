@@ -155,6 +155,7 @@ def _register_domains(app: Flask) -> None:
     from fleet.provisioning import cli as provisioning_cli
     from fleet.provisioning import views as provisioning_views
     from fleet.provisioning.devsim.cli import devsim
+    from fleet.rehearsal import cli as rehearsal_cli
 
     app.config.update(
         API_TITLE="fleet",
@@ -181,6 +182,7 @@ def _register_domains(app: Flask) -> None:
         app.register_blueprint(bp)
     for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
                     *dhis2_cli.commands, *labels_cli.commands, *provisioning_cli.commands, devsim,
-                    *reports_cli.commands, *jobs.commands, *backup_cli.commands):
+                    *reports_cli.commands, *jobs.commands, *backup_cli.commands,
+                    *rehearsal_cli.commands):
         app.cli.add_command(command)
     reports_metrics.init_app(app)
