@@ -41,7 +41,7 @@ from fleet.apk.schemas import (
     UpdateSchema,
     UploadQueryArgs,
 )
-from fleet.apk.uploads import upload_from_request
+from fleet.apk.uploads import detached_actor, upload_from_request
 from fleet.auth.access import actor, require
 from fleet.extensions import db, limiter
 from fleet.inventory.operations import find_device
@@ -85,7 +85,7 @@ def upload(args):
     ``application/vnd.android.package-archive`` body (``?filename=&notes=``). Streams to disk,
     vets, answers 201 with the report (status vetted or rejected), or 200 with the existing
     release for a duplicate."""
-    release, created = upload_from_request(actor=actor(), notes=args["notes"],
+    release, created = upload_from_request(actor=detached_actor(), notes=args["notes"],
                                            file_name=args["filename"])
     db.session.commit()
     return release, (201 if created else 200)

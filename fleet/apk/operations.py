@@ -148,11 +148,14 @@ def upload_apk(source: BinaryIO, *, file_name: str | None, actor, release_notes:
                                n=exc.max_bytes)) from exc
     except StorageFull as exc:
         raise InvalidInput(_l("The server's disk is full; the upload was not stored.")) from exc
+    # The file checks (apksigner: a second or two) run before the first query of this
+    # function, so a web request (BEGIN IMMEDIATE on SQLite) does not hold the write lock
+    # meanwhile; a duplicate is vetted for nothing, which is rare and harmless.
+    report = vet_file(stored.sha256)
     existing = db.session.scalar(select(Release).where(Release.sha256 == stored.sha256))
     if existing is not None:
         return existing, False
-    # Vet before writing anything: no write lock is held while apksigner runs.
-    report = run_vetting(stored.sha256)
+    _policy_checks(None, report)
     release = Release(
         sha256=stored.sha256, size=stored.size, file_name=_safe_file_name(file_name),
         status="uploaded", release_notes=release_notes or "",
@@ -197,16 +200,21 @@ def _policy_checks(exclude_release_id: int | None, report: VettingReport) -> Non
     report.add(vetting.devices_below_min_sdk(report, fleet_api_levels()))
 
 
-def run_vetting(sha256: str, *, exclude_release_id: int | None = None) -> VettingReport:
-    """Vet the stored file ``sha256``: file checks (:func:`vet_apk`) plus the policy checks fed
-    from the database. Reads only, so no write transaction is held while apksigner runs.
-    Raises VettingUnavailable when apksigner cannot run."""
+def vet_file(sha256: str) -> VettingReport:
+    """The checks that need only the stored file ``sha256`` (:func:`vet_apk`); touches no
+    database. Raises VettingUnavailable when apksigner cannot run."""
     path = apk_store().path_for(sha256)
     try:
-        report = _vetting().vet_apk(path, sha256=sha256,
-                         apksigner=current_app.config.get("APKSIGNER", "apksigner"))
+        return _vetting().vet_apk(path, sha256=sha256,
+                                  apksigner=current_app.config.get("APKSIGNER", "apksigner"))
     except ApksignerUnavailable as exc:
         raise VettingUnavailable(_l("apksigner could not run: %(e)s", e=str(exc))) from exc
+
+
+def run_vetting(sha256: str, *, exclude_release_id: int | None = None) -> VettingReport:
+    """:func:`vet_file` plus the policy checks fed from the database (signer pin, versionCode
+    against approved releases other than ``exclude_release_id``, minSdk against the fleet)."""
+    report = vet_file(sha256)
     _policy_checks(exclude_release_id, report)
     return report
 

@@ -28,9 +28,26 @@ from fleet.errors import InvalidInput
 RAW_TYPES = ("application/vnd.android.package-archive", "application/octet-stream")
 
 
+def detached_actor():
+    """The acting user, detached from the session, with the session's transaction ended.
+
+    A POST on SQLite begins ``BEGIN IMMEDIATE`` (fleet/__init__.py) at its first query, which
+    here is loading the user; without this the write lock would be held while a phone-speed
+    upload streams in, for minutes."""
+    from fleet.auth.access import actor
+    from fleet.extensions import db
+
+    user = actor()
+    if user is not None and user in db.session:
+        db.session.expunge(user)
+    db.session.rollback()
+    return user
+
+
 def upload_from_request(*, actor, notes: str = "", file_name: str = "") -> tuple[Release, bool]:
     """Stream this request's APK into the store and vet it; returns (release, created).
 
+    ``actor`` should come from :func:`detached_actor` (no transaction open while streaming).
     Raises InvalidInput (no file part / unsupported content type), UploadRefused (413),
     VettingUnavailable (503)."""
     max_bytes = int(current_app.config["MAX_APK_BYTES"])

@@ -22,6 +22,7 @@ from fleet.apk.models import (
     Release,
     SignerPin,
 )
+from fleet.apk.uploads import detached_actor
 from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
 from fleet.errors import FleetError
@@ -62,7 +63,7 @@ def upload():
             return redirect(url_for("apk.upload"))
         try:
             release, created = ops.upload_apk(upload_file.stream, file_name=upload_file.filename,
-                                              actor=actor(),
+                                              actor=detached_actor(),
                                               release_notes=request.form.get("notes", ""))
             db.session.commit()
         except FleetError as exc:
