@@ -132,15 +132,39 @@ def serve_command(host, port, workers, no_tls, do_init):
         if created:
             click.echo(f"self-signed TLS certificate created: {cert}")
     scheme = "http" if no_tls else "https"
-    click.secho(f"fleet serving on {scheme}://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
-                "  (Ctrl-C to stop)", fg="green")
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.secho(f"fleet serving on {scheme}://{shown_host}:{port}/  (Ctrl-C to stop)", fg="green")
     sys.stdout.flush()
     from fleet.extensions import db
 
     db.session.remove()  # end this process's transactions and close its connections:
     db.engine.dispose()  # gunicorn forks workers, which must not share SQLite handles
+    if app.config.get("SCHEDULER_IN_SERVER"):
+        _start_embedded_scheduler()
     run_gunicorn(app, host=host, port=port, workers=workers or int(app.config["WORKERS"]),
                  certfile=cert, keyfile=key)
+
+
+def _start_embedded_scheduler() -> None:
+    """The embedded default runs the periodic jobs beside the web workers: one `fleet
+    scheduler` child process (never one per gunicorn worker), stopped when serve exits.
+    Deployments with several app processes set FLEET_SCHEDULER_IN_SERVER=false and run one
+    `fleet scheduler` themselves (docs/health.md)."""
+    import atexit
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-m", "fleet.cli", "scheduler"])
+    click.echo(f"scheduler started (pid {child.pid})")
+
+    def stop():
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    atexit.register(stop)
 
 
 if __name__ == "__main__":  # pragma: no cover

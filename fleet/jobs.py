@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fleet.backup import jobs as backup_jobs
+from fleet.dhis2 import jobs as dhis2_jobs
 from fleet.extensions import db
 from fleet.reports import jobs as report_jobs
 from fleet.reports.models import JobRun
@@ -71,6 +72,9 @@ JOBS: dict[str, JobDef] = {j.id: j for j in (
            "SIM data bundles expiring soon"),
     JobDef("agreements_stuck", report_jobs.agreements_stuck, 24 * 3600,
            "Agreements stuck at a step"),
+    JobDef("dhis2_publish_apks", dhis2_jobs.publish_apks_after_repoint, 300,
+           "Publish APK_DISTRIBUTION to DHIS2 servers listed in DHIS2_AUTO_PUBLISH_APKS "
+           "after a channel is re-pointed"),
     JobDef("backup", backup_jobs.scheduled_backup, 24 * 3600,
            "Back up the database and files into BACKUP_DIR, keep BACKUP_KEEP",
            hours_setting="BACKUP_INTERVAL_HOURS"),

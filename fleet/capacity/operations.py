@@ -275,10 +275,14 @@ def calibration_points(
 
 
 def app_pss_readings() -> list[tuple[Any, float]] | None:
-    """``(holder, app_pss_mb)`` readings from the fleet's health reports, or None while fleet
-    collects none. Health reports (``dumpsys meminfo com.dhis2``) arrive with issue 8, which
-    replaces this body with a query of the latest report per device and its holder."""
-    return None
+    """``(holder, app_pss_mb)`` readings from the fleet's health reports (the Capture app's
+    TOTAL PSS from ``dumpsys meminfo com.dhis2``, latest report per device), or None when
+    there are none yet."""
+    # Imported here: fleet.reports.compliance calls device_verdict from this module, so a
+    # module-level import would be circular. (To untangle: pass readings in from reports.)
+    from fleet.reports.operations import app_pss_readings as from_health_reports
+
+    return from_health_reports() or None
 
 
 @dataclass(frozen=True)

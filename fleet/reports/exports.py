@@ -18,8 +18,6 @@ COLUMNS = ("asset_tag", "status", "district", "holder", "model", "last_seen", "s
            "storage_total_mb", "ram_total_mb", "ram_available_mb", "android_version",
            "api_level", "security_patch", "crypto_state", "screen_lock_set",
            "capture_version_name", "capture_version_code", "app_pss_mb", "iccid")
-# The inventory writers look the header up by kind; health registers its own column set.
-inv_exports.COLUMNS["health"] = COLUMNS
 
 
 def iter_rows(rows: list[dict]) -> Iterator[list]:
@@ -45,8 +43,8 @@ def export(rows: list[dict], fmt: str) -> bytes:
     """``fmt`` 'csv' or 'xlsx'."""
     cells = iter_rows(rows)
     if fmt == "xlsx":
-        return inv_exports.to_xlsx("health", cells)
-    return inv_exports.to_csv("health", cells)
+        return inv_exports.to_xlsx(COLUMNS, cells, title="health")
+    return inv_exports.to_csv(COLUMNS, cells)
 
 
 def summary_pdf(summary: dict, *, title: str = "Fleet health summary") -> bytes:

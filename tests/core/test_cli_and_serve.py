@@ -95,3 +95,10 @@ def test_serve_https_with_gunicorn_and_log_in(tmp_path):
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert "gunicorn" in out.lower() and f"https://localhost:{port}/" in out
+    # One scheduler process beside the workers, stopped with the server (no orphan).
+    child = re.search(r"scheduler started \(pid (\d+)\)", out)
+    assert child, out[-3000:]
+    deadline = time.time() + 15
+    while time.time() < deadline and Path(f"/proc/{child.group(1)}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{child.group(1)}").exists()
