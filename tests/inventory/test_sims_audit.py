@@ -157,3 +157,18 @@ def test_pages_translated_through_gettext(client, login, lang, word):
 def test_browser_language_chosen_from_accept_language(client):
     page = client.get("/auth/login", headers={"Accept-Language": "pt-MZ,pt;q=0.9"})
     assert "Palavra-passe" in page.get_data(as_text=True)
+
+
+def test_device_page_links_to_labels_agreement_and_health(client, login, create_device,
+                                                          create_holder):
+    from fleet.inventory.operations import checkout
+    from fleet.extensions import db as _db
+    dev = create_device()
+    checkout(dev, create_holder(), actor=None)
+    _db.session.commit()
+    login("logistics")
+    page = client.get(f"/devices/{dev.asset_tag}").get_data(as_text=True)
+    assert f"/agreements/new?device={dev.asset_tag}" in page
+    assert f"/health/devices/{dev.asset_tag}" in page and f"q={dev.asset_tag}" in page
+    for link in (f"/agreements/new?device={dev.asset_tag}", f"/health/devices/{dev.asset_tag}"):
+        assert client.get(link).status_code == 200, link
