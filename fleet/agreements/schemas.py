@@ -6,18 +6,7 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
 from fleet.agreements.models import ACTIONS, OWNERSHIP_VARIANTS, STATUSES
-
-
-class _Input(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-    @ma.pre_load
-    def _blank_to_none(self, data, **kwargs):
-        if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.strip() == "" else v)
-                    for k, v in data.items()}
-        return data
+from fleet.forms import InputSchema as _Input
 
 
 class TemplateSchema(ma.Schema):

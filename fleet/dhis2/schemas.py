@@ -13,20 +13,7 @@ from fleet.dhis2.android_settings import (
     METADATA_SYNC_PERIODS,
 )
 from fleet.dhis2.models import AUTH_KINDS
-
-
-class _Input(ma.Schema):
-    """Inputs: blank strings count as absent; unknown keys are refused."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    @ma.pre_load
-    def _blank_to_none(self, data, **kwargs):
-        if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.strip() == "" else v)
-                    for k, v in data.items()}
-        return data
+from fleet.forms import InputSchema as _Input
 
 
 class Dhis2ServerSchema(ma.Schema):

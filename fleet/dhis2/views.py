@@ -4,7 +4,6 @@ change on the whole server, publish, read-back), APK_DISTRIBUTION publishing, hi
 
 from __future__ import annotations
 
-import marshmallow as ma
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -22,6 +21,8 @@ from fleet.dhis2.schemas import (
 )
 from fleet.errors import FleetError
 from fleet.extensions import db
+from fleet.forms import field_errors as _errors_of
+from fleet.forms import load_form as _load
 
 bp = Blueprint("dhis2", __name__, url_prefix="/dhis2")
 
@@ -29,18 +30,6 @@ SERVER_FORM_FIELDS = ("name", "base_url", "auth_kind", "token", "username", "pas
                       "ca_bundle", "verify_tls", "timeout_seconds", "is_default")
 PROFILE_FORM_FIELDS = ("name", "description", "encrypt_db", "allow_screen_capture",
                        "reserved_values", "data_sync", "metadata_sync", "tei_download")
-
-
-def _load(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
-    try:
-        return schema.load(data), {}
-    except ma.ValidationError as exc:
-        return None, {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-                      for k, v in exc.normalized_messages().items()}
-
-
-def _errors_of(exc: FleetError) -> dict:
-    return {k: [str(v)] for k, v in exc.fields.items()}
 
 
 def _server_form() -> dict:

@@ -6,22 +6,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
+from fleet.forms import InputSchema as _Input
 from fleet.inventory.fields import ICCID, IMEI, MSISDN, Text, WholeNumber
-from fleet.inventory.models import (DEVICE_STATUSES, HOLDER_ROLES, OWNERSHIPS, SIM_STATUSES)
-
-
-class _Input(ma.Schema):
-    """Inputs: blank strings count as absent; unknown keys are refused."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    @ma.pre_load
-    def _blank_to_none(self, data, **kwargs):
-        if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.strip() == "" else v)
-                    for k, v in data.items()}
-        return data
+from fleet.inventory.models import DEVICE_STATUSES, HOLDER_ROLES, OWNERSHIPS, SIM_STATUSES
 
 
 def _int(lo, hi, **kw):

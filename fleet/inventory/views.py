@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,34 +12,33 @@ from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
 from fleet.errors import FleetError
 from fleet.extensions import db
+from fleet.forms import field_errors as _errors_of
+from fleet.forms import form_data as _form_data
+from fleet.forms import load_form as _load
 from fleet.inventory import exports, imports, queries
 from fleet.inventory import operations as ops
-from fleet.inventory.models import (DEVICE_STATUSES, DEVICE_TRANSITIONS, HOLDER_ROLES, OWNERSHIPS,
-                                    SIM_STATUSES, Holder, OrgUnit)
-from fleet.inventory.schemas import (INITIAL_STATUSES, DeviceCreateArgs, DeviceUpdateArgs,
-                                     HolderCreateArgs, HolderUpdateArgs, OrgUnitCreateArgs,
-                                     SimCreateArgs)
+from fleet.inventory.models import (
+    DEVICE_STATUSES,
+    DEVICE_TRANSITIONS,
+    HOLDER_ROLES,
+    OWNERSHIPS,
+    SIM_STATUSES,
+    Holder,
+    OrgUnit,
+)
+from fleet.inventory.schemas import (
+    INITIAL_STATUSES,
+    DeviceCreateArgs,
+    DeviceUpdateArgs,
+    HolderCreateArgs,
+    HolderUpdateArgs,
+    OrgUnitCreateArgs,
+    SimCreateArgs,
+)
 
 bp = Blueprint("inventory", __name__)
 
 DEVICE_FILTERS = ("q", "status", "district", "holder", "model")
-
-
-def _form_data(keys=None) -> dict:
-    return {k: v for k, v in request.form.items() if k != "csrf_token" and (keys is None or k in keys)}
-
-
-def _load(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
-    """Validate form data with the API's schema; returns (data, {field: [messages]})."""
-    try:
-        return schema.load(data), {}
-    except ma.ValidationError as exc:
-        return None, {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-                      for k, v in exc.normalized_messages().items()}
-
-
-def _errors_of(exc: FleetError) -> dict:
-    return {k: [str(v)] for k, v in exc.fields.items()}
 
 
 def _common():

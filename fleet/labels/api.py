@@ -8,14 +8,11 @@ import marshmallow as ma
 from fleet.apiutil import api_blueprint
 from fleet.auth.access import actor, require
 from fleet.extensions import db
+from fleet.forms import StrictSchema as _Input
 from fleet.labels import scanning
 
 blp = api_blueprint("labels_api", __name__, description="Label scanning: audits, check-in/out")
 
-
-class _Input(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
 
 
 class AuditCreateArgs(_Input):
