@@ -46,30 +46,69 @@ def make_rows(count: int, start: int) -> list[dict]:
     rows = []
     for i in range(start, start + count):
         brand, model = rng.choice(models)
-        rows.append({"asset_tag": f"PH-{i:07d}", "box_number": f"B{i // 10}",
-                     "serial": f"R58N{i:08d}", "imei": imei(i), "imei2": imei(i + 10_000_000),
-                     "manufacturer": brand, "model": model, "ram_mb": rng.choice([2048, 3072, 4096]),
-                     "storage_gb": 32, "org_unit": "District 1"})
+        rows.append(
+            {
+                "asset_tag": f"PH-{i:07d}",
+                "box_number": f"B{i // 10}",
+                "serial": f"R58N{i:08d}",
+                "imei": imei(i),
+                "imei2": imei(i + 10_000_000),
+                "manufacturer": brand,
+                "model": model,
+                "ram_mb": rng.choice([2048, 3072, 4096]),
+                "storage_gb": 32,
+                "org_unit": "District 1",
+            }
+        )
     return rows
 
 
 def to_csv(rows: list[dict]) -> bytes:
     buf = io.StringIO()
-    headers = ["Asset No", "Box No.", "Serial No.", "IMEI 1", "IMEI 2", "Brand", "Model", "RAM",
-               "Storage", "District"]
+    headers = [
+        "Asset No",
+        "Box No.",
+        "Serial No.",
+        "IMEI 1",
+        "IMEI 2",
+        "Brand",
+        "Model",
+        "RAM",
+        "Storage",
+        "District",
+    ]
     writer = csv.writer(buf)
     writer.writerow(headers)
     for r in rows:
-        writer.writerow([r["asset_tag"], r["box_number"], r["serial"], r["imei"], r["imei2"],
-                         r["manufacturer"], r["model"], r["ram_mb"], r["storage_gb"], r["org_unit"]])
+        writer.writerow(
+            [
+                r["asset_tag"],
+                r["box_number"],
+                r["serial"],
+                r["imei"],
+                r["imei2"],
+                r["manufacturer"],
+                r["model"],
+                r["ram_mb"],
+                r["storage_gb"],
+                r["org_unit"],
+            ]
+        )
     return buf.getvalue().encode()
 
 
 def setup_app(tmp: Path):
     url = os.environ.get("FLEET_BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    app = create_app({"DATA_DIR": str(tmp), "DATABASE_URL": url, "SECRET_KEY": "bench",
-                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
-                      "SESSION_COOKIE_SECURE": False})
+    app = create_app(
+        {
+            "DATA_DIR": str(tmp),
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+        }
+    )
     from fleet.cli import upgrade_database
 
     with app.app_context():
@@ -94,9 +133,16 @@ def bench_import(app, count: int) -> dict:
     with app.app_context():
         district_id = db.session.scalar(text("SELECT id FROM org_unit WHERE name='District 1'"))
         # Baseline: bare Core bulk insert of the same rows (already parsed).
-        core_rows = [{k: v for k, v in r.items() if k != "org_unit"} | {
-            "org_unit_id": district_id, "ownership": "institution", "status": "in_stock",
-            "notes": ""} for r in rows]
+        core_rows = [
+            {k: v for k, v in r.items() if k != "org_unit"}
+            | {
+                "org_unit_id": district_id,
+                "ownership": "institution",
+                "status": "in_stock",
+                "notes": "",
+            }
+            for r in rows
+        ]
         t0 = time.perf_counter()
         db.session.execute(insert(Device.__table__), core_rows)
         db.session.commit()
@@ -112,11 +158,22 @@ def bench_import(app, count: int) -> dict:
         audits = db.session.scalar(select(func.count()).select_from(AuditEntry))
         # Dry run alone (validation only) for the breakdown.
         t0 = time.perf_counter()
-        import_table("devices", "procurement.csv", to_csv(make_rows(count, 3_000_000)),
-                     actor=None, dry_run=True)
+        import_table(
+            "devices",
+            "procurement.csv",
+            to_csv(make_rows(count, 3_000_000)),
+            actor=None,
+            dry_run=True,
+        )
         dry_s = time.perf_counter() - t0
-    return {"rows": count, "core_s": core_s, "fleet_s": fleet_s, "dry_run_s": dry_s,
-            "ratio": fleet_s / core_s, "audit_rows": audits}
+    return {
+        "rows": count,
+        "core_s": core_s,
+        "fleet_s": fleet_s,
+        "dry_run_s": dry_s,
+        "ratio": fleet_s / core_s,
+        "audit_rows": audits,
+    }
 
 
 def bench_search(app, total: int, samples: int = 60) -> dict:
@@ -133,7 +190,7 @@ def bench_search(app, total: int, samples: int = 60) -> dict:
                 r.pop("org_unit")
                 r["org_unit_id"] = district_id if random.random() < 0.3 else None
             for i in range(0, len(extra), 10_000):
-                register_devices_bulk(extra[i:i + 10_000], actor=None)
+                register_devices_bulk(extra[i : i + 10_000], actor=None)
             db.session.commit()
         user = create_user("bench", "bench-password-1", "admin", actor=None)
         _tok, token = issue_token(user, "bench", actor=None)
@@ -177,8 +234,10 @@ def main():
         dialect = "postgresql" if os.environ.get("FLEET_BENCH_DATABASE_URL") else "sqlite"
         print(f"inventory benchmark on {dialect}, {os.cpu_count()} CPUs")
         imp = bench_import(app, args.import_rows)
-        print(f"import {imp['rows']:,} devices end to end: {imp['fleet_s']:.2f} s "
-              f"(validation-only dry run {imp['dry_run_s']:.2f} s; {imp['audit_rows']:,} audit rows)")
+        print(
+            f"import {imp['rows']:,} devices end to end: {imp['fleet_s']:.2f} s "
+            f"(validation-only dry run {imp['dry_run_s']:.2f} s; {imp['audit_rows']:,} audit rows)"
+        )
         print(f"bare Core bulk insert of the same rows: {imp['core_s']:.2f} s")
         print(f"ratio fleet / Core insert: {imp['ratio']:.1f}x (target <= 3x)")
         res = bench_search(app, args.devices)

@@ -58,8 +58,12 @@ class Page:
         self.pages = max(1, math.ceil(total / per_page)) if per_page else 1
 
     def meta(self) -> dict:
-        return {"page": self.page, "per_page": self.per_page, "total": self.total,
-                "pages": self.pages}
+        return {
+            "page": self.page,
+            "per_page": self.per_page,
+            "total": self.total,
+            "pages": self.pages,
+        }
 
 
 def paginate(stmt, page: int, per_page: int) -> Page:

@@ -18,8 +18,9 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
-             add_default_commands=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_version_option=False, add_default_commands=False
+)
 @click.version_option(package_name="fleet")
 def main():
     """fleet: devices, SIMs, agreements, APKs and provisioning for DHIS2 campaigns.
@@ -37,8 +38,11 @@ def upgrade_database() -> None:
 
 
 @main.command("init")
-@click.option("--admin-username", default=lambda: os.environ.get("FLEET_ADMIN_USERNAME", "admin"),
-              show_default="admin or $FLEET_ADMIN_USERNAME")
+@click.option(
+    "--admin-username",
+    default=lambda: os.environ.get("FLEET_ADMIN_USERNAME", "admin"),
+    show_default="admin or $FLEET_ADMIN_USERNAME",
+)
 @with_appcontext
 def init_command(admin_username: str):
     """Create or upgrade the database and the first admin (idempotent, no prompts).
@@ -61,8 +65,9 @@ def init_command(admin_username: str):
     if created:
         click.secho(f"first admin created: username '{user.username}'", fg="green")
         if generated:
-            click.secho(f"  password: {password}   (shown once; change it after logging in)",
-                        fg="yellow")
+            click.secho(
+                f"  password: {password}   (shown once; change it after logging in)", fg="yellow"
+            )
         else:
             click.echo("  password: the value of FLEET_ADMIN_PASSWORD")
     else:
@@ -93,10 +98,14 @@ def wait_for_database() -> None:
             if attempt == retries:
                 raise click.ClickException(
                     f"cannot connect to the database {url} after {retries + 1} attempts: "
-                    f"{reason}. Check FLEET_DATABASE_URL and that the server is running.") from None
-            delay = min(10.0, 0.5 * 2 ** attempt)
-            click.echo(f"database {url} not reachable ({reason}); retry {attempt + 1}/{retries} "
-                       f"in {delay:g} s", err=True)
+                    f"{reason}. Check FLEET_DATABASE_URL and that the server is running."
+                ) from None
+            delay = min(10.0, 0.5 * 2**attempt)
+            click.echo(
+                f"database {url} not reachable ({reason}); retry {attempt + 1}/{retries} "
+                f"in {delay:g} s",
+                err=True,
+            )
             time.sleep(delay)
 
 
@@ -111,8 +120,9 @@ def _safe_url(url: str) -> str:
 @click.option("--port", type=int, default=None, help="Port (default FLEET_PORT, 8443).")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.option("--no-tls", is_flag=True, help="Plain HTTP (only behind a TLS-terminating proxy).")
-@click.option("--init/--no-init", "do_init", default=True, show_default=True,
-              help="Run `fleet init` first.")
+@click.option(
+    "--init/--no-init", "do_init", default=True, show_default=True, help="Run `fleet init` first."
+)
 @with_appcontext
 def serve_command(host, port, workers, no_tls, do_init):
     """Serve fleet over HTTPS with gunicorn (self-signed certificate made on first run)."""
@@ -141,8 +151,14 @@ def serve_command(host, port, workers, no_tls, do_init):
     db.engine.dispose()  # gunicorn forks workers, which must not share SQLite handles
     if app.config.get("SCHEDULER_IN_SERVER"):
         _start_embedded_scheduler()
-    run_gunicorn(app, host=host, port=port, workers=workers or int(app.config["WORKERS"]),
-                 certfile=cert, keyfile=key)
+    run_gunicorn(
+        app,
+        host=host,
+        port=port,
+        workers=workers or int(app.config["WORKERS"]),
+        certfile=cert,
+        keyfile=key,
+    )
 
 
 def _start_embedded_scheduler() -> None:

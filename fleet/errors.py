@@ -24,8 +24,10 @@ class FleetError(Exception):
             "error": {
                 "code": self.code,
                 "message": str(self.message),
-                "fields": {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-                           for k, v in self.fields.items()},
+                "fields": {
+                    k: [str(m) for m in (v if isinstance(v, list) else [v])]
+                    for k, v in self.fields.items()
+                },
             }
         }
 

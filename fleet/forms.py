@@ -23,15 +23,17 @@ class InputSchema(StrictSchema):
     @ma.pre_load
     def _blank_to_none(self, data, **kwargs):
         if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.strip() == "" else v)
-                    for k, v in data.items()}
+            return {
+                k: (None if isinstance(v, str) and v.strip() == "" else v) for k, v in data.items()
+            }
         return data
 
 
 def form_data(keys=None) -> dict:
     """The posted form as a dict, without the CSRF token; only ``keys`` when given."""
-    return {k: v for k, v in request.form.items()
-            if k != "csrf_token" and (keys is None or k in keys)}
+    return {
+        k: v for k, v in request.form.items() if k != "csrf_token" and (keys is None or k in keys)
+    }
 
 
 def load_form(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
@@ -39,8 +41,10 @@ def load_form(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
     try:
         return schema.load(data), {}
     except ma.ValidationError as exc:
-        return None, {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-                      for k, v in exc.normalized_messages().items()}
+        return None, {
+            k: [str(m) for m in (v if isinstance(v, list) else [v])]
+            for k, v in exc.normalized_messages().items()
+        }
 
 
 def field_errors(exc: FleetError) -> dict:

@@ -12,8 +12,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def ensure_self_signed_cert(cert_path: Path, key_path: Path, *, hostnames=("localhost",),
-                            days: int = 825) -> bool:
+def ensure_self_signed_cert(
+    cert_path: Path, key_path: Path, *, hostnames=("localhost",), days: int = 825
+) -> bool:
     """Create a self-signed RSA-2048 certificate for ``hostnames`` plus 127.0.0.1 and ::1 if
     ``cert_path`` does not exist. Returns True when it created one. Key file mode 0600.
     825 days is the longest validity browsers accept for TLS server certificates (Apple, 2019)."""
@@ -25,16 +26,26 @@ def ensure_self_signed_cert(cert_path: Path, key_path: Path, *, hostnames=("loca
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0]),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fleet self-signed")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fleet self-signed"),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     san = [x509.DNSName(h) for h in hostnames]
-    san += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1"))]
+    san += [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -43,9 +54,13 @@ def ensure_self_signed_cert(cert_path: Path, key_path: Path, *, hostnames=("loca
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))
+        fh.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return True
 
@@ -65,8 +80,9 @@ def tls_paths(app) -> tuple[Path, Path, bool]:
 DEFAULT_THREADS = 1024
 
 
-def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | None,
-                 keyfile: Path | None) -> None:
+def run_gunicorn(
+    app, *, host: str, port: int, workers: int, certfile: Path | None, keyfile: Path | None
+) -> None:
     """Serve ``app`` with gunicorn in this process (blocks)."""
     from gunicorn.app.base import BaseApplication
 
@@ -84,8 +100,10 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, certfile: Path | No
             self.cfg.set("worker_class", worker_class)
             if worker_class == "gthread":
                 self.cfg.set("threads", threads)
-            self.cfg.set("worker_connections",
-                         int(app.config.get("WORKER_CONNECTIONS") or max(1000, threads)))
+            self.cfg.set(
+                "worker_connections",
+                int(app.config.get("WORKER_CONNECTIONS") or max(1000, threads)),
+            )
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-")
             if certfile:

@@ -114,7 +114,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(FleetError, handle_fleet_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal,
-                                 get_locale=get_locale)
+    app.jinja_env.globals.update(
+        format_datetime=format_datetime, format_decimal=format_decimal, get_locale=get_locale
+    )
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.filters["zip_pairs"] = lambda values: [(v, v) for v in values]

@@ -14,13 +14,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fleet_testing import (
+    CHROMIUM_ARGS,
+    PASSWORD,
+    make_iccid,
+    make_imei,  # noqa: F401
+    make_test_app,
+)
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from fleet_testing import (CHROMIUM_ARGS, PASSWORD, make_iccid, make_imei,  # noqa: F401
-                           make_test_app)
 from fleet.extensions import db as _db
+
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -251,9 +257,14 @@ def live_server(tmp_path_factory):
     from fleet.server import ensure_self_signed_cert
 
     root = tmp_path_factory.mktemp("live")
-    application = make_test_app(root, f"sqlite:///{root / 'live.sqlite3'}", TESTING=False,
-                                WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True,
-                                REMEMBER_COOKIE_SECURE=True)
+    application = make_test_app(
+        root,
+        f"sqlite:///{root / 'live.sqlite3'}",
+        TESTING=False,
+        WTF_CSRF_ENABLED=True,
+        SESSION_COOKIE_SECURE=True,
+        REMEMBER_COOKIE_SECURE=True,
+    )
     with application.app_context():
         upgrade_database()
         from fleet.auth.operations import create_user as _create
@@ -262,8 +273,9 @@ def live_server(tmp_path_factory):
         _db.session.commit()
     cert, key = root / "cert.pem", root / "key.pem"
     ensure_self_signed_cert(cert, key)
-    server = make_server("127.0.0.1", 0, application, threaded=True,
-                         ssl_context=(str(cert), str(key)))
+    server = make_server(
+        "127.0.0.1", 0, application, threaded=True, ssl_context=(str(cert), str(key))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.fleet_app = application

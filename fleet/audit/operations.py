@@ -50,8 +50,15 @@ def diff(before: dict | None, after: dict | None) -> tuple[dict | None, dict | N
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
-def record(actor, action: str, entity, *, before: dict | None = None,
-           after: dict | None = None, label: str | None = None) -> AuditEntry:
+def record(
+    actor,
+    action: str,
+    entity,
+    *,
+    before: dict | None = None,
+    after: dict | None = None,
+    label: str | None = None,
+) -> AuditEntry:
     """Append one audit entry.
 
     Args:
@@ -78,8 +85,13 @@ def record(actor, action: str, entity, *, before: dict | None = None,
     return entry
 
 
-def query_entries(*, entity_type: str | None = None, entity_id: str | None = None,
-                  action: str | None = None, actor: str | None = None):
+def query_entries(
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+):
     """A ``select`` of audit entries, newest first, filtered by the given fields."""
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     if entity_type:

@@ -14,8 +14,12 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 @bp.get("/")
 @require("read")
 def index():
-    args = {k: request.args.get(k, "").strip() for k in ("entity_type", "entity_id", "action",
-                                                          "actor")}
-    page = paginate(query_entries(**{k: v or None for k, v in args.items()}),
-                    request.args.get("page", 1, type=int), 50)
+    args = {
+        k: request.args.get(k, "").strip() for k in ("entity_type", "entity_id", "action", "actor")
+    }
+    page = paginate(
+        query_entries(**{k: v or None for k, v in args.items()}),
+        request.args.get("page", 1, type=int),
+        50,
+    )
     return render_template("audit/index.html", page=page, args=args)

@@ -38,8 +38,12 @@ def save_token_use(response):
 
     if getattr(g, "auth_via_token", False) and request.method in ("GET", "HEAD", "OPTIONS"):
         session = db.session()
-        if session.dirty and all(isinstance(o, ApiToken) for o in session.dirty) \
-                and not session.new and not session.deleted:
+        if (
+            session.dirty
+            and all(isinstance(o, ApiToken) for o in session.dirty)
+            and not session.new
+            and not session.deleted
+        ):
             try:
                 session.commit()
             except OperationalError:

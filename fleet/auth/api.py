@@ -9,8 +9,13 @@ from fleet.apiutil import api_blueprint
 from fleet.auth import operations as ops
 from fleet.auth.access import actor, require
 from fleet.auth.models import User
-from fleet.auth.schemas import (TokenCreateArgs, TokenCreatedSchema, TokenSchema, UserCreateArgs,
-                                UserSchema)
+from fleet.auth.schemas import (
+    TokenCreateArgs,
+    TokenCreatedSchema,
+    TokenSchema,
+    UserCreateArgs,
+    UserSchema,
+)
 from fleet.extensions import db
 
 blp = api_blueprint("auth_api", __name__, description="Users and API tokens")
@@ -45,8 +50,9 @@ def create_user(args):
 @blp.response(201, TokenCreatedSchema)
 @require("read")
 def create_token(args):
-    token, plain = ops.issue_token(current_user, args["name"], actor=actor(),
-                                   expires_days=args.get("expires_days"))
+    token, plain = ops.issue_token(
+        current_user, args["name"], actor=actor(), expires_days=args.get("expires_days")
+    )
     db.session.commit()
     token.plain_token = plain  # not a column: exists only for this answer
     return token

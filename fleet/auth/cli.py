@@ -16,10 +16,16 @@ def users_group():
 
 @users_group.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "logistics", "technician", "viewer"]),
-              required=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              envvar="FLEET_NEW_USER_PASSWORD")
+@click.option(
+    "--role", type=click.Choice(["admin", "logistics", "technician", "viewer"]), required=True
+)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="FLEET_NEW_USER_PASSWORD",
+)
 @click.option("--name", "display_name", default="")
 @with_appcontext
 def create_user_command(username, role, password, display_name):

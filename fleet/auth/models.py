@@ -16,12 +16,24 @@ ROLES = ("admin", "logistics", "technician", "viewer")
 #: What each role may do. Viewers change nothing; technicians cannot edit agreements or users
 #: (issue 2); SIM PIN/PUK are shown only to logistics and admin (issue 2, item 5).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read", "inventory:write", "agreements:write", "agreements:templates",
-                        "users:manage",
-                        "secrets:view", "apk:upload", "apk:approve", "apk:repin", "provision",
-                        "dhis2:publish"}),
-    "logistics": frozenset({"read", "inventory:write", "agreements:write", "secrets:view",
-                            "apk:upload"}),
+    "admin": frozenset(
+        {
+            "read",
+            "inventory:write",
+            "agreements:write",
+            "agreements:templates",
+            "users:manage",
+            "secrets:view",
+            "apk:upload",
+            "apk:approve",
+            "apk:repin",
+            "provision",
+            "dhis2:publish",
+        }
+    ),
+    "logistics": frozenset(
+        {"read", "inventory:write", "agreements:write", "secrets:view", "apk:upload"}
+    ),
     "technician": frozenset({"read", "inventory:write", "provision", "apk:upload"}),
     "viewer": frozenset({"read"}),
 }

@@ -37,8 +37,9 @@ def check_password_policy(password: str) -> None:
         raise InvalidInput(_l("Password is too simple."), fields={"password": _l("Too simple.")})
 
 
-def create_user(username: str, password: str, role: str, *, actor, display_name: str = "",
-                email: str = "") -> User:
+def create_user(
+    username: str, password: str, role: str, *, actor, display_name: str = "", email: str = ""
+) -> User:
     """Create a staff user. Raises InvalidInput (role, password) or Conflict (username taken)."""
     username = (username or "").strip()
     if not username:
@@ -48,17 +49,32 @@ def create_user(username: str, password: str, role: str, *, actor, display_name:
     check_password_policy(password)
     exists = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if exists:
-        raise Conflict(_l("Username %(u)s is taken.", u=username), fields={"username": _l("Taken.")})
-    user = User(username=username, password_hash=generate_password_hash(password), role=role,
-                display_name=display_name or username, email=email, active=True)
+        raise Conflict(
+            _l("Username %(u)s is taken.", u=username), fields={"username": _l("Taken.")}
+        )
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password),
+        role=role,
+        display_name=display_name or username,
+        email=email,
+        active=True,
+    )
     db.session.add(user)
     db.session.flush()
     record(actor, "user.create", user, after=snapshot(user))
     return user
 
 
-def update_user(user: User, *, actor, role: str | None = None, active: bool | None = None,
-                display_name: str | None = None, password: str | None = None) -> User:
+def update_user(
+    user: User,
+    *,
+    actor,
+    role: str | None = None,
+    active: bool | None = None,
+    display_name: str | None = None,
+    password: str | None = None,
+) -> User:
     """Change a user's role, active flag, name or password (audited)."""
     before = snapshot(user)
     if role is not None:
@@ -83,7 +99,9 @@ def authenticate(username: str, password: str, *, now: datetime | None = None) -
     """Check a password. Returns the user, or None. Counts failures and locks after
     MAX_FAILED_LOGINS for LOCKOUT_MINUTES (the caller commits either way)."""
     now = now or utcnow()
-    user = db.session.scalar(select(User).where(func.lower(User.username) == (username or "").lower()))
+    user = db.session.scalar(
+        select(User).where(func.lower(User.username) == (username or "").lower())
+    )
     if user is None:
         generate_password_hash(password or "x")  # same cost whether or not the user exists
         return None
@@ -101,15 +119,21 @@ def authenticate(username: str, password: str, *, now: datetime | None = None) -
     return user
 
 
-def issue_token(user: User, name: str, *, actor, expires_days: int | None = None
-                ) -> tuple[ApiToken, str]:
+def issue_token(
+    user: User, name: str, *, actor, expires_days: int | None = None
+) -> tuple[ApiToken, str]:
     """Create an API token for ``user``. Returns (row, plain token); the plain token is shown
     once and never stored."""
     if not (name or "").strip():
         raise InvalidInput(_l("Token name is required."), fields={"name": _l("Required.")})
     plain = new_token("flt")
-    token = ApiToken(name=name.strip(), user=user, token_hash=hash_token(plain), prefix=plain[:8],
-                     expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None)
+    token = ApiToken(
+        name=name.strip(),
+        user=user,
+        token_hash=hash_token(plain),
+        prefix=plain[:8],
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+    )
     db.session.add(token)
     db.session.flush()
     record(actor, "token.issue", token, after=snapshot(token))
@@ -146,8 +170,10 @@ def user_for_token(plain: str) -> User | None:
     now = utcnow()
     if token is None or not token.is_valid(now) or not token.user.active:
         return None
-    if token.last_used_at is None or \
-            (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL:
+    if (
+        token.last_used_at is None
+        or (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL
+    ):
         token.last_used_at = now
     return token.user
 

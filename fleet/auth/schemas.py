@@ -38,11 +38,13 @@ class TokenSchema(ma.Schema):
 
 
 class TokenCreatedSchema(TokenSchema):
-    token = ma.fields.Function(lambda t: t.plain_token,
-                               metadata={"description": "The token; shown only in this answer."})
+    token = ma.fields.Function(
+        lambda t: t.plain_token, metadata={"description": "The token; shown only in this answer."}
+    )
 
 
 class TokenCreateArgs(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
-    expires_days = ma.fields.Integer(load_default=None, allow_none=True,
-                                     validate=ma.validate.Range(min=1, max=3650))
+    expires_days = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=3650)
+    )

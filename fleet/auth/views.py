@@ -19,7 +19,12 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    if (
+        target
+        and not urlsplit(target).netloc
+        and target.startswith("/")
+        and not target.startswith("//")
+    ):
         return target
     return url_for("web.index")
 
@@ -35,7 +40,9 @@ def login():
         db.session.commit()  # failure counters or last_login_at
         if user is None:
             flash(_("Wrong username or password, or the account is locked."), "error")
-            return render_template("auth/login.html", username=request.form.get("username", "")), 401
+            return render_template(
+                "auth/login.html", username=request.form.get("username", "")
+            ), 401
         login_user(user)  # Flask-Login regenerates the session id (no fixation)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", username="")
@@ -60,15 +67,25 @@ def users():
 def create_user():
     form = request.form
     try:
-        ops.create_user(form.get("username", ""), form.get("password", ""), form.get("role", ""),
-                        actor=actor(), display_name=form.get("display_name", ""),
-                        email=form.get("email", ""))
+        ops.create_user(
+            form.get("username", ""),
+            form.get("password", ""),
+            form.get("role", ""),
+            actor=actor(),
+            display_name=form.get("display_name", ""),
+            email=form.get("email", ""),
+        )
     except FleetError as exc:
         db.session.rollback()
         rows = db.session.scalars(select(User).order_by(User.username)).all()
         flash(str(exc.message), "error")
-        return render_template("auth/users.html", users=rows, roles=ROLES,
-                               errors={k: [str(v)] for k, v in exc.fields.items()}, form=form), exc.status
+        return render_template(
+            "auth/users.html",
+            users=rows,
+            roles=ROLES,
+            errors={k: [str(v)] for k, v in exc.fields.items()},
+            form=form,
+        ), exc.status
     db.session.commit()
     flash(_("User %(u)s created.", u=form.get("username")), "success")
     return redirect(url_for("auth.users"))
@@ -79,12 +96,18 @@ def create_user():
 def update_user(user_id: int):
     user = db.get_or_404(User, user_id)
     form = request.form
-    if user.id == current_user.id and (form.get("active") == "0" or form.get("role", "admin") != "admin"):
+    if user.id == current_user.id and (
+        form.get("active") == "0" or form.get("role", "admin") != "admin"
+    ):
         flash(_("You cannot demote or deactivate yourself."), "error")
         return redirect(url_for("auth.users"))
-    ops.update_user(user, actor=actor(), role=form.get("role") or None,
-                    active={"1": True, "0": False}.get(form.get("active", "")),
-                    password=form.get("password") or None)
+    ops.update_user(
+        user,
+        actor=actor(),
+        role=form.get("role") or None,
+        active={"1": True, "0": False}.get(form.get("active", "")),
+        password=form.get("password") or None,
+    )
     db.session.commit()
     flash(_("User %(u)s updated.", u=user.username), "success")
     return redirect(url_for("auth.users"))
@@ -96,20 +119,28 @@ def tokens():
     stmt = select(ApiToken).order_by(ApiToken.id.desc())
     if not current_user.can("users:manage"):
         stmt = stmt.where(ApiToken.user_id == current_user.id)
-    return render_template("auth/tokens.html", tokens=db.session.scalars(stmt).all(), new_token=None)
+    return render_template(
+        "auth/tokens.html", tokens=db.session.scalars(stmt).all(), new_token=None
+    )
 
 
 @bp.post("/tokens")
 @require("read")
 def issue_token():
     days = request.form.get("expires_days", "").strip()
-    token, plain = ops.issue_token(current_user, request.form.get("name", ""), actor=actor(),
-                                   expires_days=int(days) if days.isdigit() else None)
+    token, plain = ops.issue_token(
+        current_user,
+        request.form.get("name", ""),
+        actor=actor(),
+        expires_days=int(days) if days.isdigit() else None,
+    )
     db.session.commit()
     stmt = select(ApiToken).order_by(ApiToken.id.desc())
     if not current_user.can("users:manage"):
         stmt = stmt.where(ApiToken.user_id == current_user.id)
-    return render_template("auth/tokens.html", tokens=db.session.scalars(stmt).all(), new_token=plain)
+    return render_template(
+        "auth/tokens.html", tokens=db.session.scalars(stmt).all(), new_token=plain
+    )
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -14,13 +14,31 @@ from fleet.extensions import db
 from fleet.inventory import exports, imports, queries
 from fleet.inventory import operations as ops
 from fleet.inventory.models import Holder, OrgUnit
-from fleet.inventory.schemas import (AuditEntrySchema, CheckinArgs, CheckoutArgs, CustodySchema,
-                                     DeviceCreateArgs, DeviceFilterArgs, DeviceSchema,
-                                     DeviceUpdateArgs, HolderCreateArgs, HolderFilterArgs,
-                                     HolderSchema, HolderUpdateArgs, LossArgs, OrgUnitCreateArgs,
-                                     OrgUnitSchema, PairArgs, PairingSchema, SimCreateArgs,
-                                     SimFilterArgs, SimSchema, SimSecretsSchema, SimUpdateArgs,
-                                     StatusChangeArgs)
+from fleet.inventory.schemas import (
+    AuditEntrySchema,
+    CheckinArgs,
+    CheckoutArgs,
+    CustodySchema,
+    DeviceCreateArgs,
+    DeviceFilterArgs,
+    DeviceSchema,
+    DeviceUpdateArgs,
+    HolderCreateArgs,
+    HolderFilterArgs,
+    HolderSchema,
+    HolderUpdateArgs,
+    LossArgs,
+    OrgUnitCreateArgs,
+    OrgUnitSchema,
+    PairArgs,
+    PairingSchema,
+    SimCreateArgs,
+    SimFilterArgs,
+    SimSchema,
+    SimSecretsSchema,
+    SimUpdateArgs,
+    StatusChangeArgs,
+)
 
 devices = api_blueprint("devices_api", __name__, description="Devices, custody and SIM pairing")
 sims = api_blueprint("sims_api", __name__, description="SIM cards")
@@ -39,6 +57,7 @@ class _PageSchema(ma.Schema):
 
 
 # ---- devices -------------------------------------------------------------------------------
+
 
 @devices.get("/devices")
 @devices.arguments(DeviceFilterArgs, location="query")
@@ -81,8 +100,9 @@ def update_device(args, ref):
 @devices.response(200, DeviceSchema)
 @require("inventory:write")
 def change_status(args, ref):
-    device = ops.change_status(ops.find_device(ref), args["status"], actor=actor(),
-                               note=args.get("note"))
+    device = ops.change_status(
+        ops.find_device(ref), args["status"], actor=actor(), note=args.get("note")
+    )
     db.session.commit()
     return device
 
@@ -93,8 +113,9 @@ def change_status(args, ref):
 @require("inventory:write")
 def checkout(args, ref):
     holder = db.get_or_404(Holder, args["holder_id"])
-    custody = ops.checkout(ops.find_device(ref), holder, actor=actor(),
-                           condition=args.get("condition"))
+    custody = ops.checkout(
+        ops.find_device(ref), holder, actor=actor(), condition=args.get("condition")
+    )
     db.session.commit()
     return custody
 
@@ -104,8 +125,9 @@ def checkout(args, ref):
 @devices.response(200, CustodySchema)
 @require("inventory:write")
 def checkin(args, ref):
-    custody = ops.checkin(ops.find_device(ref), actor=actor(), condition=args.get("condition"),
-                          status=args["status"])
+    custody = ops.checkin(
+        ops.find_device(ref), actor=actor(), condition=args.get("condition"), status=args["status"]
+    )
     db.session.commit()
     return custody
 
@@ -115,8 +137,13 @@ def checkin(args, ref):
 @devices.response(200, DeviceSchema)
 @require("inventory:write")
 def report_loss(args, ref):
-    device = ops.report_loss(ops.find_device(ref), kind=args["kind"], on=args["date"],
-                             report=args["report"], actor=actor())
+    device = ops.report_loss(
+        ops.find_device(ref),
+        kind=args["kind"],
+        on=args["date"],
+        report=args["report"],
+        actor=actor(),
+    )
     db.session.commit()
     return device
 
@@ -147,6 +174,7 @@ def pairing_history(ref):
 
 # ---- SIM cards -----------------------------------------------------------------------------
 
+
 def _sim_schema():
     return SimSecretsSchema if current_user.can("secrets:view") else SimSchema
 
@@ -171,8 +199,9 @@ def register_sim(args):
 
 
 @sims.get("/sims/<ref>")
-@sims.alt_response(200, schema=SimSecretsSchema,
-                   description="sim_pin/sim_puk only for roles that may see secrets.")
+@sims.alt_response(
+    200, schema=SimSecretsSchema, description="sim_pin/sim_puk only for roles that may see secrets."
+)
 @require("read")
 def get_sim(ref):
     return _sim_schema()().dump(ops.find_sim(ref))
@@ -198,6 +227,7 @@ def unpair_sim(ref):
 
 
 # ---- holders and org units -----------------------------------------------------------------
+
 
 @holders.get("/holders")
 @holders.arguments(HolderFilterArgs, location="query")
@@ -261,6 +291,7 @@ def get_org_unit(unit_id):
 
 # ---- import / export / audit ---------------------------------------------------------------
 
+
 class ImportArgs(ma.Schema):
     dry_run = ma.fields.Boolean(load_default=False)
     valid_only = ma.fields.Boolean(load_default=False)
@@ -288,7 +319,9 @@ def import_sheet(args, kind):
     and nothing was written."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise InvalidInput("Send the sheet as multipart field 'file'.", fields={"file": "Required."})
+        raise InvalidInput(
+            "Send the sheet as multipart field 'file'.", fields={"file": "Required."}
+        )
     report = imports.import_table(kind, upload.filename, upload.read(), actor=actor(), **args)
     db.session.commit()
     status = 422 if report.errors and not report.imported and not args["dry_run"] else 200
@@ -304,10 +337,16 @@ def export_sheet(args, kind):
     filters = {k: v for k, v in request.args.items() if k not in ("format",)}
     fmt = args["format"]
     body = exports.export(kind, fmt, filters)
-    mime = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
-            else "text/csv; charset=utf-8")
-    return Response(body, mimetype=mime, headers={
-        "Content-Disposition": f'attachment; filename="fleet-{kind}.{fmt}"'})
+    mime = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        if fmt == "xlsx"
+        else "text/csv; charset=utf-8"
+    )
+    return Response(
+        body,
+        mimetype=mime,
+        headers={"Content-Disposition": f'attachment; filename="fleet-{kind}.{fmt}"'},
+    )
 
 
 @transfers.get("/audit")

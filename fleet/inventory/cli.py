@@ -55,8 +55,9 @@ def import_command(kind, path, dry_run, valid_only, user, as_json):
     from fleet.inventory.imports import import_table
 
     data = path.read_bytes()
-    with click.progressbar(length=max(1, data.count(b"\n")), label=f"checking {kind}",
-                           file=sys.stderr) as bar:
+    with click.progressbar(
+        length=max(1, data.count(b"\n")), label=f"checking {kind}", file=sys.stderr
+    ) as bar:
         last = [0]
 
         def progress(n):
@@ -64,8 +65,15 @@ def import_command(kind, path, dry_run, valid_only, user, as_json):
             last[0] = n
 
         try:
-            report = import_table(kind, path.name, data, actor=cli_actor(user), dry_run=dry_run,
-                                  valid_only=valid_only, progress=progress)
+            report = import_table(
+                kind,
+                path.name,
+                data,
+                actor=cli_actor(user),
+                dry_run=dry_run,
+                valid_only=valid_only,
+                progress=progress,
+            )
         except FleetError as exc:
             db.session.rollback()
             click.echo(f"error: {exc.message}", err=True)
@@ -76,11 +84,16 @@ def import_command(kind, path, dry_run, valid_only, user, as_json):
     else:
         for err in report.errors:
             click.echo(f"row {err.row}, column {err.column or '-'}: {err.message}")
-        click.echo(f"{report.total_rows} rows, {report.valid_rows} valid, "
-                   f"{report.rejected_rows} refused, {report.imported} imported"
-                   + (" (dry run)" if dry_run else "")
-                   + ("; nothing written because rows were refused (use --valid-only)"
-                      if report.errors and not report.imported and not dry_run else ""))
+        click.echo(
+            f"{report.total_rows} rows, {report.valid_rows} valid, "
+            f"{report.rejected_rows} refused, {report.imported} imported"
+            + (" (dry run)" if dry_run else "")
+            + (
+                "; nothing written because rows were refused (use --valid-only)"
+                if report.errors and not report.imported and not dry_run
+                else ""
+            )
+        )
     if report.errors:
         sys.exit(1)
 
@@ -120,8 +133,9 @@ def add_org_unit_command(name, parent, uid, code, level):
     from fleet.inventory.schemas import OrgUnitCreateArgs
 
     try:
-        data = OrgUnitCreateArgs().load({"name": name, "parent": parent, "uid": uid, "code": code,
-                                         "level": level})
+        data = OrgUnitCreateArgs().load(
+            {"name": name, "parent": parent, "uid": uid, "code": code, "level": level}
+        )
         unit = create_org_unit(data, actor=cli_actor(None))
     except FleetError as exc:
         raise click.ClickException(str(exc.message)) from exc
@@ -136,8 +150,10 @@ def list_org_units_command():
     from fleet.inventory.queries import org_unit_tree
 
     for unit in org_unit_tree():
-        click.echo(f"{'  ' * (unit.level - 1)}{unit.name} [{unit.level_name}]"
-                   + (f" {unit.uid}" if unit.uid else ""))
+        click.echo(
+            f"{'  ' * (unit.level - 1)}{unit.name} [{unit.level_name}]"
+            + (f" {unit.uid}" if unit.uid else "")
+        )
 
 
 commands = (import_command, export_command, orgunits_group)

@@ -14,15 +14,56 @@ from fleet.extensions import db
 from fleet.inventory import queries
 
 COLUMNS = {
-    "devices": ("asset_tag", "box_number", "serial", "imei", "imei2", "manufacturer", "model",
-                "android_version", "api_level", "ram_mb", "storage_gb", "ownership", "status",
-                "org_unit", "holder", "sims", "notes"),
-    "sims": ("iccid", "msisdn", "imsi", "carrier", "data_plan", "bundle_expires_on", "glued_in",
-             "status", "device", "notes"),
-    "holders": ("name", "role", "msisdn", "org_unit", "dhis2_username", "national_id", "active",
-                "expected_teis", "events_per_tei", "attributes_per_tei", "capture_org_units",
-                "search_org_units", "programs", "program_rules", "largest_option_set",
-                "reserved_values", "notes"),
+    "devices": (
+        "asset_tag",
+        "box_number",
+        "serial",
+        "imei",
+        "imei2",
+        "manufacturer",
+        "model",
+        "android_version",
+        "api_level",
+        "ram_mb",
+        "storage_gb",
+        "ownership",
+        "status",
+        "org_unit",
+        "holder",
+        "sims",
+        "notes",
+    ),
+    "sims": (
+        "iccid",
+        "msisdn",
+        "imsi",
+        "carrier",
+        "data_plan",
+        "bundle_expires_on",
+        "glued_in",
+        "status",
+        "device",
+        "notes",
+    ),
+    "holders": (
+        "name",
+        "role",
+        "msisdn",
+        "org_unit",
+        "dhis2_username",
+        "national_id",
+        "active",
+        "expected_teis",
+        "events_per_tei",
+        "attributes_per_tei",
+        "capture_org_units",
+        "search_org_units",
+        "programs",
+        "program_rules",
+        "largest_option_set",
+        "reserved_values",
+        "notes",
+    ),
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -53,8 +94,11 @@ def _value(obj, column: str):
 
 def iter_rows(kind: str, filters: dict) -> Iterator[list]:
     """Rows (lists of cell values) for ``kind`` with ``filters``, streamed in batches."""
-    stmt = {"devices": queries.device_query, "sims": queries.sim_query,
-            "holders": queries.holder_query}[kind](**filters)
+    stmt = {
+        "devices": queries.device_query,
+        "sims": queries.sim_query,
+        "holders": queries.holder_query,
+    }[kind](**filters)
     for obj in db.session.scalars(stmt.execution_options(yield_per=1000)):
         yield [neutralise(_value(obj, c)) for c in COLUMNS[kind]]
 
@@ -77,8 +121,9 @@ def to_csv(columns: str | Sequence[str], rows: Iterable[list]) -> bytes:
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
 
 
-def to_xlsx(columns: str | Sequence[str], rows: Iterable[list], *, title: str | None = None
-            ) -> bytes:
+def to_xlsx(
+    columns: str | Sequence[str], rows: Iterable[list], *, title: str | None = None
+) -> bytes:
     """XLSX bytes (write-only workbook, constant memory per row); same arguments as
     :func:`to_csv`, ``title`` names the sheet."""
     import openpyxl

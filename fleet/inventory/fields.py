@@ -63,8 +63,9 @@ def normalize_msisdn(value: str, region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(_l("MSISDN is not a phone number; write it as +<country code><number>.")
-                         ) from exc
+        raise ValueError(
+            _l("MSISDN is not a phone number; write it as +<country code><number>.")
+        ) from exc
     if not phonenumbers.is_valid_number(number):
         raise ValueError(_l("MSISDN %(v)s is not a valid number.", v=raw))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

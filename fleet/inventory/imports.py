@@ -31,8 +31,18 @@ KINDS = ("devices", "sims", "holders")
 #: Header aliases met on procurement sheets, normalised (lowercase, letters and digits only).
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "devices": {
-        "asset_tag": ("assettag", "tag", "asset", "assetno", "assetnumber", "assetid", "devicenumber",
-                      "phonenumber_tag", "numero", "etiquette"),
+        "asset_tag": (
+            "assettag",
+            "tag",
+            "asset",
+            "assetno",
+            "assetnumber",
+            "assetid",
+            "devicenumber",
+            "phonenumber_tag",
+            "numero",
+            "etiquette",
+        ),
         "box_number": ("box", "boxno", "boxnumber", "carton", "cartonno", "boite"),
         "serial": ("serial", "serialno", "serialnumber", "sn", "sno", "numerodeserie"),
         "imei": ("imei", "imei1", "imeino", "imeinumber", "imeislot1", "imei01"),
@@ -50,7 +60,15 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "sims": {
         "iccid": ("iccid", "simserial", "simnumber", "simno", "iccidnumber", "simcardnumber"),
-        "msisdn": ("msisdn", "phone", "phonenumber", "mobile", "mobilenumber", "telephone", "numero"),
+        "msisdn": (
+            "msisdn",
+            "phone",
+            "phonenumber",
+            "mobile",
+            "mobilenumber",
+            "telephone",
+            "numero",
+        ),
         "imsi": ("imsi",),
         "carrier": ("carrier", "operator", "network", "operateur", "operadora"),
         "data_plan": ("dataplan", "plan", "bundle", "forfait"),
@@ -83,8 +101,14 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 SCHEMAS = {"devices": DeviceCreateArgs, "sims": SimCreateArgs, "holders": HolderCreateArgs}
 REQUIRED_COLUMNS = {"devices": (), "sims": ("iccid",), "holders": ("name",)}
-ROLE_WORDS = {"chw": "campaign_worker", "worker": "campaign_worker", "vaccinator": "campaign_worker",
-              "supervisor": "supervisor", "superviseur": "supervisor", "technician": "technician"}
+ROLE_WORDS = {
+    "chw": "campaign_worker",
+    "worker": "campaign_worker",
+    "vaccinator": "campaign_worker",
+    "supervisor": "supervisor",
+    "superviseur": "supervisor",
+    "technician": "technician",
+}
 
 #: Largest spreadsheet accepted (rows), beyond which an import is refused before parsing on.
 MAX_ROWS = 100_000
@@ -126,14 +150,23 @@ class ImportReport:
         return len({e.row for e in self.errors})
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "dry_run": self.dry_run, "valid_only": self.valid_only,
-                "encoding": self.encoding, "columns": self.columns,
-                "ignored_columns": self.ignored_columns, "total_rows": self.total_rows,
-                "valid_rows": self.valid_rows, "rejected_rows": self.rejected_rows,
-                "imported": self.imported, "errors": [e.to_dict() for e in self.errors]}
+        return {
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "valid_only": self.valid_only,
+            "encoding": self.encoding,
+            "columns": self.columns,
+            "ignored_columns": self.ignored_columns,
+            "total_rows": self.total_rows,
+            "valid_rows": self.valid_rows,
+            "rejected_rows": self.rejected_rows,
+            "imported": self.imported,
+            "errors": [e.to_dict() for e in self.errors],
+        }
 
 
 # ---- reading files -------------------------------------------------------------------------
+
 
 def _cell(value) -> str | None:
     if value is None:
@@ -150,7 +183,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Decode CSV bytes: UTF-8 (with or without BOM), else Windows-1252/Latin-1.
     Returns (text, encoding name)."""
     try:
-        return data.decode("utf-8-sig"), ("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+        return data.decode("utf-8-sig"), (
+            "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        )
     except UnicodeDecodeError:
         try:
             return data.decode("cp1252"), "cp1252"
@@ -169,8 +204,9 @@ def read_table(filename: str, data: bytes) -> tuple[list[str], Iterator[tuple[in
     if name and not name.endswith((".csv", ".txt", ".tsv")):
         raise InvalidInput(_l("Upload a .csv or .xlsx file."), fields={"file": _l("Wrong type.")})
     if b"\x00" in data[:4096]:
-        raise InvalidInput(_l("This is not a text CSV file (binary content)."),
-                           fields={"file": _l("Not CSV.")})
+        raise InvalidInput(
+            _l("This is not a text CSV file (binary content)."), fields={"file": _l("Not CSV.")}
+        )
     text, encoding = decode_text(data)
     sample = text[:8192]
     try:
@@ -187,11 +223,15 @@ def read_table(filename: str, data: bytes) -> tuple[list[str], Iterator[tuple[in
 
     def rows():
         try:
-            for number, row in enumerate(reader, start=2):
-                yield number, row
+            yield from enumerate(reader, start=2)
         except csv.Error as exc:
-            raise InvalidInput(_l("The CSV file cannot be read near line %(n)s: %(e)s",
-                                  n=reader.line_num, e=str(exc))) from exc
+            raise InvalidInput(
+                _l(
+                    "The CSV file cannot be read near line %(n)s: %(e)s",
+                    n=reader.line_num,
+                    e=str(exc),
+                )
+            ) from exc
 
     return headers, rows(), encoding
 
@@ -202,8 +242,9 @@ def _read_xlsx(data: bytes):
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InvalidInput(_l("This is not a readable XLSX file."),
-                           fields={"file": _l("Not XLSX.")}) from exc
+        raise InvalidInput(
+            _l("This is not a readable XLSX file."), fields={"file": _l("Not XLSX.")}
+        ) from exc
     sheet = book.worksheets[0]
     it = sheet.iter_rows(values_only=True)
     try:
@@ -259,11 +300,20 @@ def _clean(kind: str, values: dict) -> dict:
         role = values["role"].strip().lower().replace(" ", "_")
         values["role"] = ROLE_WORDS.get(role, role)
     if kind == "sims" and values.get("glued_in") is not None:
-        values["glued_in"] = values["glued_in"].strip().lower() in ("1", "yes", "y", "true", "oui", "x", "sim")
+        values["glued_in"] = values["glued_in"].strip().lower() in (
+            "1",
+            "yes",
+            "y",
+            "true",
+            "oui",
+            "x",
+            "sim",
+        )
     return values
 
 
 # ---- the import ----------------------------------------------------------------------------
+
 
 def map_columns(kind: str, headers: list[str]) -> tuple[dict[int, str], list[str]]:
     """Map column positions to field names by alias; returns (mapping, ignored headers)."""
@@ -283,9 +333,16 @@ def map_columns(kind: str, headers: list[str]) -> tuple[dict[int, str], list[str
     return mapping, ignored
 
 
-def import_table(kind: str, filename: str, data: bytes, *, actor, dry_run: bool = False,
-                 valid_only: bool = False,
-                 progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_table(
+    kind: str,
+    filename: str,
+    data: bytes,
+    *,
+    actor,
+    dry_run: bool = False,
+    valid_only: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Validate and (unless ``dry_run``) import a sheet of ``kind`` ('devices', 'sims',
     'holders'). Nothing is written when any row is refused, unless ``valid_only``.
 
@@ -295,15 +352,24 @@ def import_table(kind: str, filename: str, data: bytes, *, actor, dry_run: bool 
         raise InvalidInput(_l("Unknown import kind %(k)s.", k=kind))
     headers, rows, encoding = read_table(filename, data)
     mapping, ignored = map_columns(kind, headers)
-    report = ImportReport(kind=kind, dry_run=dry_run, valid_only=valid_only, encoding=encoding,
-                          columns={headers[i]: f for i, f in mapping.items()},
-                          ignored_columns=ignored)
+    report = ImportReport(
+        kind=kind,
+        dry_run=dry_run,
+        valid_only=valid_only,
+        encoding=encoding,
+        columns={headers[i]: f for i, f in mapping.items()},
+        ignored_columns=ignored,
+    )
     missing = [c for c in REQUIRED_COLUMNS[kind] if c not in mapping.values()]
     if not mapping or missing:
-        raise InvalidInput(_l("No column for %(c)s; columns found: %(h)s.",
-                              c=", ".join(missing) or _l("any known field"),
-                              h=", ".join(h for h in headers if h) or "-"),
-                           fields={"file": _l("Missing columns.")})
+        raise InvalidInput(
+            _l(
+                "No column for %(c)s; columns found: %(h)s.",
+                c=", ".join(missing) or _l("any known field"),
+                h=", ".join(h for h in headers if h) or "-",
+            ),
+            fields={"file": _l("Missing columns.")},
+        )
     header_of = {f: headers[i] for i, f in mapping.items()}
     schema = SCHEMAS[kind]()
     parsed: list[tuple[int, dict]] = []
@@ -324,8 +390,9 @@ def import_table(kind: str, filename: str, data: bytes, *, actor, dry_run: bool 
                     report.errors.append(RowError(number, header_of.get(key, key), message))
         if progress and report.total_rows % 200 == 0:
             progress(report.total_rows)
-    checker = {"devices": ops.DeviceChecker, "sims": ops.SimChecker,
-               "holders": ops.HolderChecker}[kind].for_rows([d for _, d in parsed])
+    checker = {"devices": ops.DeviceChecker, "sims": ops.SimChecker, "holders": ops.HolderChecker}[
+        kind
+    ].for_rows([d for _, d in parsed])
     valid: list[dict] = []
     for number, item in parsed:
         try:
@@ -342,9 +409,17 @@ def import_table(kind: str, filename: str, data: bytes, *, actor, dry_run: bool 
     report.valid_rows = len(valid)
     if dry_run or (report.errors and not valid_only) or not valid:
         return report
-    bulk = {"devices": ops.register_devices_bulk, "sims": ops.register_sims_bulk,
-            "holders": ops.register_holders_bulk}[kind]
+    bulk = {
+        "devices": ops.register_devices_bulk,
+        "sims": ops.register_sims_bulk,
+        "holders": ops.register_holders_bulk,
+    }[kind]
     report.imported = bulk(valid, actor=actor)
-    log.info("imported %d %s from %s (%d rows refused)", report.imported, kind, filename,
-             report.rejected_rows)
+    log.info(
+        "imported %d %s from %s (%d rows refused)",
+        report.imported,
+        kind,
+        filename,
+        report.rejected_rows,
+    )
     return report

@@ -8,19 +8,37 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
-                        String, Text, text)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
-
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fleet.crypto import EncryptedText
 from fleet.extensions import db
 from fleet.timeutil import utcnow
 
 #: Device lifecycle (issue 2, item 4) and the moves it allows.
-DEVICE_STATUSES = ("in_stock", "provisioned", "assigned", "in_field", "returned", "in_repair",
-                   "lost", "stolen", "retired")
+DEVICE_STATUSES = (
+    "in_stock",
+    "provisioned",
+    "assigned",
+    "in_field",
+    "returned",
+    "in_repair",
+    "lost",
+    "stolen",
+    "retired",
+)
 DEVICE_TRANSITIONS: dict[str, frozenset[str]] = {
     "in_stock": frozenset({"provisioned", "assigned", "in_repair", "lost", "stolen", "retired"}),
     "provisioned": frozenset({"assigned", "in_stock", "in_repair", "lost", "stolen", "retired"}),
@@ -34,9 +52,15 @@ DEVICE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 #: Human labels of the statuses, translated (the stored values stay English identifiers).
 DEVICE_STATUS_LABELS = {
-    "in_stock": _l("in stock"), "provisioned": _l("provisioned"), "assigned": _l("assigned"),
-    "in_field": _l("in the field"), "returned": _l("returned"), "in_repair": _l("in repair"),
-    "lost": _l("lost"), "stolen": _l("stolen"), "retired": _l("retired"),
+    "in_stock": _l("in stock"),
+    "provisioned": _l("provisioned"),
+    "assigned": _l("assigned"),
+    "in_field": _l("in the field"),
+    "returned": _l("returned"),
+    "in_repair": _l("in repair"),
+    "lost": _l("lost"),
+    "stolen": _l("stolen"),
+    "retired": _l("retired"),
 }
 #: Statuses from which a device can be checked out to a holder.
 CHECKOUT_FROM = frozenset({"in_stock", "provisioned", "returned"})
@@ -66,8 +90,10 @@ class OrgUnit(db.Model):
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
 
-    __table_args__ = (CheckConstraint("level BETWEEN 1 AND 10", name="level"),
-                      Index("ix_org_unit_name_level", "name", "level"))
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 10", name="level"),
+        Index("ix_org_unit_name_level", "name", "level"),
+    )
 
     @property
     def audit_label(self) -> str:
@@ -136,15 +162,18 @@ class Device(db.Model):
     loss_date: Mapped[date | None] = mapped_column(Date)
     loss_report: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
     org_unit: Mapped[OrgUnit | None] = relationship()
     holder: Mapped[Holder | None] = relationship()
-    pairings: Mapped[list[SimPairing]] = relationship(back_populates="device",
-                                                      order_by="SimPairing.id.desc()")
-    custody: Mapped[list[Custody]] = relationship(back_populates="device",
-                                                  order_by="Custody.id.desc()")
+    pairings: Mapped[list[SimPairing]] = relationship(
+        back_populates="device", order_by="SimPairing.id.desc()"
+    )
+    custody: Mapped[list[Custody]] = relationship(
+        back_populates="device", order_by="Custody.id.desc()"
+    )
 
     __table_args__ = (
         CheckConstraint(f"status IN {_in(DEVICE_STATUSES)}", name="status"),
@@ -183,8 +212,9 @@ class Sim(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    pairings: Mapped[list[SimPairing]] = relationship(back_populates="sim",
-                                                      order_by="SimPairing.id.desc()")
+    pairings: Mapped[list[SimPairing]] = relationship(
+        back_populates="sim", order_by="SimPairing.id.desc()"
+    )
 
     __table_args__ = (CheckConstraint(f"status IN {_in(SIM_STATUSES)}", name="status"),)
 
@@ -215,9 +245,13 @@ class SimPairing(db.Model):
     device: Mapped[Device] = relationship(back_populates="pairings")
 
     __table_args__ = (
-        Index("uq_sim_pairing_open_sim", "sim_id", unique=True,
-              sqlite_where=text("unpaired_at IS NULL"),
-              postgresql_where=text("unpaired_at IS NULL")),
+        Index(
+            "uq_sim_pairing_open_sim",
+            "sim_id",
+            unique=True,
+            sqlite_where=text("unpaired_at IS NULL"),
+            postgresql_where=text("unpaired_at IS NULL"),
+        ),
     )
 
     @property
@@ -244,9 +278,13 @@ class Custody(db.Model):
     holder: Mapped[Holder] = relationship()
 
     __table_args__ = (
-        Index("uq_custody_open_device", "device_id", unique=True,
-              sqlite_where=text("checked_in_at IS NULL"),
-              postgresql_where=text("checked_in_at IS NULL")),
+        Index(
+            "uq_custody_open_device",
+            "device_id",
+            unique=True,
+            sqlite_where=text("checked_in_at IS NULL"),
+            postgresql_where=text("checked_in_at IS NULL"),
+        ),
     )
 
     @property

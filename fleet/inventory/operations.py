@@ -21,8 +21,17 @@ from fleet.audit.models import AuditEntry
 from fleet.audit.operations import record, snapshot
 from fleet.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from fleet.extensions import db
-from fleet.inventory.models import (CHECKOUT_FROM, DEVICE_TRANSITIONS, Counter, Custody, Device,
-                                    Holder, OrgUnit, Sim, SimPairing)
+from fleet.inventory.models import (
+    CHECKOUT_FROM,
+    DEVICE_TRANSITIONS,
+    Counter,
+    Custody,
+    Device,
+    Holder,
+    OrgUnit,
+    Sim,
+    SimPairing,
+)
 from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,7 @@ def _actor_name(actor) -> str:
 
 # ---- org units -----------------------------------------------------------------------------
 
+
 def resolve_org_unit(ref: str | int | None, *, field_name: str = "org_unit") -> OrgUnit | None:
     """Find an org unit by id, DHIS2 UID, code or name (case-insensitive). None for None.
 
@@ -43,19 +53,28 @@ def resolve_org_unit(ref: str | int | None, *, field_name: str = "org_unit") -> 
     if isinstance(ref, int):
         unit = db.session.get(OrgUnit, ref)
         if unit is None:
-            raise InvalidInput(_l("Unknown org unit."), fields={field_name: _l("Unknown org unit.")})
+            raise InvalidInput(
+                _l("Unknown org unit."), fields={field_name: _l("Unknown org unit.")}
+            )
         return unit
     ref = str(ref).strip()
     units = db.session.scalars(
-        select(OrgUnit).where(or_(OrgUnit.uid == ref, OrgUnit.code == ref,
-                                  func.lower(OrgUnit.name) == ref.lower())).limit(5)).all()
+        select(OrgUnit)
+        .where(
+            or_(OrgUnit.uid == ref, OrgUnit.code == ref, func.lower(OrgUnit.name) == ref.lower())
+        )
+        .limit(5)
+    ).all()
     exact = [u for u in units if u.uid == ref or u.code == ref]
     if len(exact) == 1:
         return exact[0]
     if len(units) == 1:
         return units[0]
-    msg = (_l("Unknown org unit %(r)s.", r=ref) if not units
-           else _l("Several org units are called %(r)s; use its code or UID.", r=ref))
+    msg = (
+        _l("Unknown org unit %(r)s.", r=ref)
+        if not units
+        else _l("Several org units are called %(r)s; use its code or UID.", r=ref)
+    )
     raise InvalidInput(msg, fields={field_name: msg})
 
 
@@ -69,12 +88,17 @@ def create_org_unit(data: dict, *, actor) -> OrgUnit:
         parent = resolve_org_unit(data["parent"], field_name="parent")
     level = data.get("level") or (parent.level + 1 if parent else 1)
     if parent and level <= parent.level:
-        raise InvalidInput(_l("A child org unit must be below its parent's level."),
-                           fields={"level": _l("Must be below the parent's level.")})
+        raise InvalidInput(
+            _l("A child org unit must be below its parent's level."),
+            fields={"level": _l("Must be below the parent's level.")},
+        )
     if data.get("uid") and db.session.scalar(select(OrgUnit.id).where(OrgUnit.uid == data["uid"])):
-        raise Conflict(_l("UID %(u)s is already used.", u=data["uid"]), fields={"uid": _l("Taken.")})
-    unit = OrgUnit(name=data["name"], uid=data.get("uid"), code=data.get("code"), level=level,
-                   parent=parent)
+        raise Conflict(
+            _l("UID %(u)s is already used.", u=data["uid"]), fields={"uid": _l("Taken.")}
+        )
+    unit = OrgUnit(
+        name=data["name"], uid=data.get("uid"), code=data.get("code"), level=level, parent=parent
+    )
     db.session.add(unit)
     db.session.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
@@ -90,10 +114,24 @@ def org_unit_subtree_clause(unit: OrgUnit):
 
 # ---- holders -------------------------------------------------------------------------------
 
-HOLDER_COLUMNS = ("name", "role", "msisdn", "dhis2_username", "national_id", "notes",
-                  "expected_teis", "events_per_tei", "attributes_per_tei", "capture_org_units",
-                  "search_org_units", "programs", "program_rules", "largest_option_set",
-                  "reserved_values", "active")
+HOLDER_COLUMNS = (
+    "name",
+    "role",
+    "msisdn",
+    "dhis2_username",
+    "national_id",
+    "notes",
+    "expected_teis",
+    "events_per_tei",
+    "attributes_per_tei",
+    "capture_org_units",
+    "search_org_units",
+    "programs",
+    "program_rules",
+    "largest_option_set",
+    "reserved_values",
+    "active",
+)
 
 
 def _apply_holder(holder: Holder, data: dict) -> None:
@@ -102,14 +140,21 @@ def _apply_holder(holder: Holder, data: dict) -> None:
             value = data[key]
             setattr(holder, key, "" if key == "notes" and value is None else value)
     if "org_unit_id" in data or "org_unit" in data:
-        ref = data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        ref = (
+            data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        )
         holder.org_unit = resolve_org_unit(ref)
     if holder.dhis2_username:
-        clash = db.session.scalar(select(Holder.id).where(
-            Holder.dhis2_username == holder.dhis2_username, Holder.id != (holder.id or 0)))
+        clash = db.session.scalar(
+            select(Holder.id).where(
+                Holder.dhis2_username == holder.dhis2_username, Holder.id != (holder.id or 0)
+            )
+        )
         if clash:
-            raise Conflict(_l("DHIS2 username %(u)s belongs to another holder.",
-                              u=holder.dhis2_username), fields={"dhis2_username": _l("Taken.")})
+            raise Conflict(
+                _l("DHIS2 username %(u)s belongs to another holder.", u=holder.dhis2_username),
+                fields={"dhis2_username": _l("Taken.")},
+            )
 
 
 def create_holder(data: dict, *, actor) -> Holder:
@@ -133,9 +178,22 @@ def update_holder(holder: Holder, data: dict, *, actor) -> Holder:
 
 # ---- devices -------------------------------------------------------------------------------
 
-DEVICE_COLUMNS = ("asset_tag", "box_number", "serial", "imei", "imei2", "manufacturer", "model",
-                  "android_version", "api_level", "ram_mb", "storage_gb", "ownership", "status",
-                  "notes")
+DEVICE_COLUMNS = (
+    "asset_tag",
+    "box_number",
+    "serial",
+    "imei",
+    "imei2",
+    "manufacturer",
+    "model",
+    "android_version",
+    "api_level",
+    "ram_mb",
+    "storage_gb",
+    "ownership",
+    "status",
+    "notes",
+)
 
 
 def next_asset_tags(count: int = 1) -> list[str]:
@@ -150,13 +208,19 @@ def next_asset_tags(count: int = 1) -> list[str]:
             db.session.add(Counter(name="asset_tag", value=0))
             db.session.flush()
         end = db.session.execute(
-            update(Counter).where(Counter.name == "asset_tag")
-            .values(value=Counter.value + need).returning(Counter.value)).scalar_one()
+            update(Counter)
+            .where(Counter.name == "asset_tag")
+            .values(value=Counter.value + need)
+            .returning(Counter.value)
+        ).scalar_one()
         candidates = [f"{prefix}{n:0{width}d}" for n in range(end - need + 1, end + 1)]
         taken = set()
         for i in range(0, len(candidates), 500):
-            taken.update(db.session.scalars(
-                select(Device.asset_tag).where(Device.asset_tag.in_(candidates[i:i + 500]))))
+            taken.update(
+                db.session.scalars(
+                    select(Device.asset_tag).where(Device.asset_tag.in_(candidates[i : i + 500]))
+                )
+            )
         tags.extend(t for t in candidates if t not in taken)
     return tags
 
@@ -181,11 +245,15 @@ class DeviceChecker:
         imeis = {r[k] for r in rows for k in ("imei", "imei2") if r.get(k)}
         checker = cls()
         for chunk in _chunks(sorted(tags)):
-            checker.known_tags.update(db.session.scalars(
-                select(Device.asset_tag).where(Device.asset_tag.in_(chunk))))
+            checker.known_tags.update(
+                db.session.scalars(select(Device.asset_tag).where(Device.asset_tag.in_(chunk)))
+            )
         for chunk in _chunks(sorted(imeis)):
-            for a, b in db.session.execute(select(Device.imei, Device.imei2).where(
-                    or_(Device.imei.in_(chunk), Device.imei2.in_(chunk)))):
+            for a, b in db.session.execute(
+                select(Device.imei, Device.imei2).where(
+                    or_(Device.imei.in_(chunk), Device.imei2.in_(chunk))
+                )
+            ):
                 checker.known_imeis.update(v for v in (a, b) if v)
         return checker
 
@@ -200,24 +268,32 @@ class DeviceChecker:
         tag = data.get("asset_tag")
         if tag:
             if tag in self.known_tags:
-                raise Conflict(_l("Asset tag %(t)s is already registered.", t=tag),
-                               fields={"asset_tag": _l("Already registered.")})
+                raise Conflict(
+                    _l("Asset tag %(t)s is already registered.", t=tag),
+                    fields={"asset_tag": _l("Already registered.")},
+                )
             if tag in self.seen_tags:
-                raise Conflict(_l("Asset tag %(t)s is also in row %(r)s.", t=tag,
-                                  r=self.seen_tags[tag]),
-                               fields={"asset_tag": _l("Duplicate in file.")})
+                raise Conflict(
+                    _l("Asset tag %(t)s is also in row %(r)s.", t=tag, r=self.seen_tags[tag]),
+                    fields={"asset_tag": _l("Duplicate in file.")},
+                )
         for key in ("imei", "imei2"):
             value = data.get(key)
             if not value:
                 continue
             if value in self.known_imeis:
-                raise Conflict(_l("IMEI %(i)s is already registered.", i=value),
-                               fields={key: _l("Already registered.")})
+                raise Conflict(
+                    _l("IMEI %(i)s is already registered.", i=value),
+                    fields={key: _l("Already registered.")},
+                )
             if value in self.seen_imeis:
-                raise Conflict(_l("IMEI %(i)s is also in row %(r)s.", i=value,
-                                  r=self.seen_imeis[value]),
-                               fields={key: _l("Duplicate in file.")})
-        ref = data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+                raise Conflict(
+                    _l("IMEI %(i)s is also in row %(r)s.", i=value, r=self.seen_imeis[value]),
+                    fields={key: _l("Duplicate in file.")},
+                )
+        ref = (
+            data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        )
         self.org_unit(ref)
         if tag:
             self.seen_tags[tag] = row
@@ -229,7 +305,7 @@ class DeviceChecker:
 def _chunks(values, size: int = 500):
     values = list(values)
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 def _device_values(data: dict, checker: DeviceChecker) -> dict:
@@ -279,15 +355,22 @@ def register_devices_bulk(rows: list[dict], *, actor) -> int:
         v["created_at"] = v["updated_at"] = now
     table = Device.__table__
     inserted = db.session.execute(
-        insert(table).returning(table.c.id, table.c.asset_tag, sort_by_parameter_order=True),
-        values).all()
+        insert(table).returning(table.c.id, table.c.asset_tag, sort_by_parameter_order=True), values
+    ).all()
     name = _actor_name(actor)
     actor_id = getattr(actor, "id", None)
     audit_rows = [
-        {"at": now, "actor_id": actor_id, "actor_name": name, "action": "device.import",
-         "entity_type": "device", "entity_id": str(dev_id), "entity_label": tag,
-         "before": None, "after": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                                   for k, v in val.items()}}
+        {
+            "at": now,
+            "actor_id": actor_id,
+            "actor_name": name,
+            "action": "device.import",
+            "entity_type": "device",
+            "entity_id": str(dev_id),
+            "entity_label": tag,
+            "before": None,
+            "after": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in val.items()},
+        }
         for (dev_id, tag), val in zip(inserted, values, strict=True)
     ]
     if audit_rows:
@@ -301,11 +384,22 @@ def update_device(device: Device, data: dict, *, actor) -> Device:
     before = snapshot(device)
     data = dict(data)
     new_status = data.pop("status", None)
-    checker = DeviceChecker.for_rows([{k: v for k, v in data.items()
-                                       if k in ("asset_tag", "imei", "imei2")
-                                       and v and v != getattr(device, k)}])
-    checker.check({k: v for k, v in data.items() if k in ("asset_tag", "imei", "imei2")
-                   and v and v != getattr(device, k)})
+    checker = DeviceChecker.for_rows(
+        [
+            {
+                k: v
+                for k, v in data.items()
+                if k in ("asset_tag", "imei", "imei2") and v and v != getattr(device, k)
+            }
+        ]
+    )
+    checker.check(
+        {
+            k: v
+            for k, v in data.items()
+            if k in ("asset_tag", "imei", "imei2") and v and v != getattr(device, k)
+        }
+    )
     for key in DEVICE_COLUMNS:
         if key in data and key != "status":
             value = data[key]
@@ -315,7 +409,9 @@ def update_device(device: Device, data: dict, *, actor) -> Device:
                 continue
             setattr(device, key, value)
     if "org_unit_id" in data or "org_unit" in data:
-        ref = data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        ref = (
+            data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        )
         device.org_unit = resolve_org_unit(ref)
     if new_status and new_status != device.status:
         _move(device, new_status)
@@ -328,16 +424,26 @@ def _move(device: Device, new_status: str) -> None:
     if new_status not in DEVICE_TRANSITIONS[device.status]:
         allowed = ", ".join(sorted(DEVICE_TRANSITIONS[device.status])) or _l("none")
         raise IllegalTransition(
-            _l("A device cannot go from %(a)s to %(b)s (allowed: %(allowed)s).",
-               a=device.status, b=new_status, allowed=allowed),
-            fields={"status": _l("Not allowed from %(a)s.", a=device.status)})
+            _l(
+                "A device cannot go from %(a)s to %(b)s (allowed: %(allowed)s).",
+                a=device.status,
+                b=new_status,
+                allowed=allowed,
+            ),
+            fields={"status": _l("Not allowed from %(a)s.", a=device.status)},
+        )
     if new_status in ("assigned", "in_field") and device.open_custody is None:
-        raise IllegalTransition(_l("Check the device out to a holder first."),
-                                fields={"status": _l("Needs a holder.")})
-    if device.status in ("assigned", "in_field") and new_status in ("returned", "in_repair") \
-            and device.open_custody is not None:
-        raise IllegalTransition(_l("Check the device in to end its custody."),
-                                fields={"status": _l("Use check-in.")})
+        raise IllegalTransition(
+            _l("Check the device out to a holder first."), fields={"status": _l("Needs a holder.")}
+        )
+    if (
+        device.status in ("assigned", "in_field")
+        and new_status in ("returned", "in_repair")
+        and device.open_custody is not None
+    ):
+        raise IllegalTransition(
+            _l("Check the device in to end its custody."), fields={"status": _l("Use check-in.")}
+        )
     device.status = new_status
 
 
@@ -355,8 +461,13 @@ def change_status(device: Device, new_status: str, *, actor, note: str | None = 
 def find_device(ref: str) -> Device:
     """A device by asset tag (case-insensitive), IMEI or IMEI2. Raises NotFound."""
     ref = (ref or "").strip()
-    device = db.session.scalar(select(Device).where(or_(
-        func.upper(Device.asset_tag) == ref.upper(), Device.imei == ref, Device.imei2 == ref)))
+    device = db.session.scalar(
+        select(Device).where(
+            or_(
+                func.upper(Device.asset_tag) == ref.upper(), Device.imei == ref, Device.imei2 == ref
+            )
+        )
+    )
     if device is None:
         raise NotFound(_l("No device %(r)s.", r=ref))
     return device
@@ -364,20 +475,34 @@ def find_device(ref: str) -> Device:
 
 # ---- custody -------------------------------------------------------------------------------
 
+
 def checkout(device: Device, holder: Holder, *, actor, condition: str | None = None) -> Custody:
     """Check ``device`` out to ``holder``: opens a custody record, status -> assigned."""
     if device.open_custody is not None:
-        raise IllegalTransition(_l("%(t)s is already checked out to %(h)s.",
-                                   t=device.asset_tag, h=device.open_custody.holder.name))
+        raise IllegalTransition(
+            _l(
+                "%(t)s is already checked out to %(h)s.",
+                t=device.asset_tag,
+                h=device.open_custody.holder.name,
+            )
+        )
     if device.status not in CHECKOUT_FROM:
-        raise IllegalTransition(_l("A device in status %(s)s cannot be checked out.",
-                                   s=device.status), fields={"status": _l("Not available.")})
+        raise IllegalTransition(
+            _l("A device in status %(s)s cannot be checked out.", s=device.status),
+            fields={"status": _l("Not available.")},
+        )
     if not holder.active:
-        raise InvalidInput(_l("%(h)s is not an active holder.", h=holder.name),
-                           fields={"holder_id": _l("Inactive holder.")})
+        raise InvalidInput(
+            _l("%(h)s is not an active holder.", h=holder.name),
+            fields={"holder_id": _l("Inactive holder.")},
+        )
     before = snapshot(device)
-    custody = Custody(device=device, holder=holder, checked_out_by=_actor_name(actor),
-                      checkout_condition=condition or "")
+    custody = Custody(
+        device=device,
+        holder=holder,
+        checked_out_by=_actor_name(actor),
+        checkout_condition=condition or "",
+    )
     db.session.add(custody)
     device.status = "assigned"
     device.holder = holder
@@ -389,8 +514,9 @@ def checkout(device: Device, holder: Holder, *, actor, condition: str | None = N
     return custody
 
 
-def checkin(device: Device, *, actor, condition: str | None = None,
-            status: str = "returned") -> Custody:
+def checkin(
+    device: Device, *, actor, condition: str | None = None, status: str = "returned"
+) -> Custody:
     """Check ``device`` back in: closes the open custody with condition notes; status ->
     ``returned`` (or ``in_repair``)."""
     custody = device.open_custody
@@ -432,8 +558,19 @@ def report_loss(device: Device, *, kind: str, on: date, report: str, actor) -> D
 
 # ---- SIM cards -----------------------------------------------------------------------------
 
-SIM_COLUMNS = ("iccid", "msisdn", "imsi", "carrier", "data_plan", "bundle_expires_on", "sim_pin",
-               "sim_puk", "glued_in", "status", "notes")
+SIM_COLUMNS = (
+    "iccid",
+    "msisdn",
+    "imsi",
+    "carrier",
+    "data_plan",
+    "bundle_expires_on",
+    "sim_pin",
+    "sim_puk",
+    "glued_in",
+    "status",
+    "notes",
+)
 
 
 @dataclass
@@ -449,23 +586,33 @@ class SimChecker:
     def for_rows(cls, rows: list[dict]) -> SimChecker:
         checker = cls()
         for chunk in _chunks(sorted({r["iccid"] for r in rows if r.get("iccid")})):
-            checker.known_iccids.update(db.session.scalars(select(Sim.iccid).where(Sim.iccid.in_(chunk))))
+            checker.known_iccids.update(
+                db.session.scalars(select(Sim.iccid).where(Sim.iccid.in_(chunk)))
+            )
         for chunk in _chunks(sorted({r["msisdn"] for r in rows if r.get("msisdn")})):
-            checker.known_msisdns.update(db.session.scalars(select(Sim.msisdn).where(Sim.msisdn.in_(chunk))))
+            checker.known_msisdns.update(
+                db.session.scalars(select(Sim.msisdn).where(Sim.msisdn.in_(chunk)))
+            )
         return checker
 
     def check(self, data: dict, row: int | None = None) -> None:
-        for key, known, seen in (("iccid", self.known_iccids, self.seen_iccids),
-                                 ("msisdn", self.known_msisdns, self.seen_msisdns)):
+        for key, known, seen in (
+            ("iccid", self.known_iccids, self.seen_iccids),
+            ("msisdn", self.known_msisdns, self.seen_msisdns),
+        ):
             value = data.get(key)
             if not value:
                 continue
             if value in known:
-                raise Conflict(_l("%(k)s %(v)s is already registered.", k=key.upper(), v=value),
-                               fields={key: _l("Already registered.")})
+                raise Conflict(
+                    _l("%(k)s %(v)s is already registered.", k=key.upper(), v=value),
+                    fields={key: _l("Already registered.")},
+                )
             if value in seen:
-                raise Conflict(_l("%(k)s %(v)s is also in row %(r)s.", k=key.upper(), v=value,
-                                  r=seen[value]), fields={key: _l("Duplicate in file.")})
+                raise Conflict(
+                    _l("%(k)s %(v)s is also in row %(r)s.", k=key.upper(), v=value, r=seen[value]),
+                    fields={key: _l("Duplicate in file.")},
+                )
         for key, seen in (("iccid", self.seen_iccids), ("msisdn", self.seen_msisdns)):
             if data.get(key):
                 seen[data[key]] = row
@@ -505,7 +652,9 @@ def register_sims_bulk(rows: list[dict], *, actor) -> int:
 def update_sim(sim: Sim, data: dict, *, actor) -> Sim:
     """Change a SIM's fields (SimUpdateArgs output)."""
     before = snapshot(sim)
-    changed = {k: v for k, v in data.items() if k in ("iccid", "msisdn") and v and v != getattr(sim, k)}
+    changed = {
+        k: v for k, v in data.items() if k in ("iccid", "msisdn") and v and v != getattr(sim, k)
+    }
     SimChecker.for_rows([changed]).check(changed)
     for key, value in _sim_values({k: v for k, v in data.items() if k in SIM_COLUMNS}).items():
         if key in data:
@@ -533,13 +682,16 @@ def pair_sim(device: Device, sim: Sim, *, actor) -> SimPairing:
     partial unique index); a device takes at most MAX_SIMS_PER_DEVICE."""
     current = sim.current_device
     if current is not None:
-        raise Conflict(_l("SIM %(s)s is already in %(d)s; unpair it first.", s=sim.iccid,
-                          d=current.asset_tag), fields={"iccid": _l("Already paired.")})
+        raise Conflict(
+            _l("SIM %(s)s is already in %(d)s; unpair it first.", s=sim.iccid, d=current.asset_tag),
+            fields={"iccid": _l("Already paired.")},
+        )
     if sim.status != "active":
         raise InvalidInput(_l("SIM %(s)s is %(st)s, not active.", s=sim.iccid, st=sim.status))
     if len(device.current_sims) >= MAX_SIMS_PER_DEVICE:
-        raise Conflict(_l("%(d)s already holds %(n)d SIMs.", d=device.asset_tag,
-                          n=MAX_SIMS_PER_DEVICE))
+        raise Conflict(
+            _l("%(d)s already holds %(n)d SIMs.", d=device.asset_tag, n=MAX_SIMS_PER_DEVICE)
+        )
     pairing = SimPairing(sim=sim, device=device, paired_by=_actor_name(actor))
     db.session.add(pairing)
     try:
@@ -577,20 +729,32 @@ class HolderChecker:
         checker = cls()
         names = sorted({r["dhis2_username"] for r in rows if r.get("dhis2_username")})
         for chunk in _chunks(names):
-            checker.known_usernames.update(db.session.scalars(
-                select(Holder.dhis2_username).where(Holder.dhis2_username.in_(chunk))))
+            checker.known_usernames.update(
+                db.session.scalars(
+                    select(Holder.dhis2_username).where(Holder.dhis2_username.in_(chunk))
+                )
+            )
         return checker
 
     def check(self, data: dict, row: int | None = None) -> None:
         username = data.get("dhis2_username")
         if username in self.known_usernames:
-            raise Conflict(_l("DHIS2 username %(u)s belongs to another holder.", u=username),
-                           fields={"dhis2_username": _l("Already registered.")})
+            raise Conflict(
+                _l("DHIS2 username %(u)s belongs to another holder.", u=username),
+                fields={"dhis2_username": _l("Already registered.")},
+            )
         if username and username in self.seen_usernames:
-            raise Conflict(_l("DHIS2 username %(u)s is also in row %(r)s.", u=username,
-                              r=self.seen_usernames[username]),
-                           fields={"dhis2_username": _l("Duplicate in file.")})
-        ref = data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+            raise Conflict(
+                _l(
+                    "DHIS2 username %(u)s is also in row %(r)s.",
+                    u=username,
+                    r=self.seen_usernames[username],
+                ),
+                fields={"dhis2_username": _l("Duplicate in file.")},
+            )
+        ref = (
+            data.get("org_unit_id") if data.get("org_unit_id") is not None else data.get("org_unit")
+        )
         if ref is not None and ref not in self.org_units:
             self.org_units[ref] = resolve_org_unit(ref)
         if username:

@@ -17,6 +17,7 @@ def _int(lo, hi, **kw):
 
 # ---- org units ---------------------------------------------------------------------------
 
+
 class OrgUnitSchema(ma.Schema):
     id = ma.fields.Integer()
     uid = ma.fields.String(allow_none=True)
@@ -30,20 +31,36 @@ class OrgUnitSchema(ma.Schema):
 
 class OrgUnitCreateArgs(_Input):
     name = Text(required=True, validate=ma.validate.Length(max=230))
-    uid = Text(allow_none=True, validate=ma.validate.Regexp(
-        r"^[A-Za-z][A-Za-z0-9]{10}$", error=_l("A DHIS2 UID is 11 letters or digits, letter first.")))
+    uid = Text(
+        allow_none=True,
+        validate=ma.validate.Regexp(
+            r"^[A-Za-z][A-Za-z0-9]{10}$",
+            error=_l("A DHIS2 UID is 11 letters or digits, letter first."),
+        ),
+    )
     code = Text(allow_none=True, validate=ma.validate.Length(max=50))
     level = _int(1, 10, load_default=None)
     parent_id = ma.fields.Integer(allow_none=True, load_default=None)
-    parent = Text(allow_none=True, load_default=None,
-                  metadata={"description": "Parent by UID, code or name (instead of parent_id)."})
+    parent = Text(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Parent by UID, code or name (instead of parent_id)."},
+    )
 
 
 # ---- holders -----------------------------------------------------------------------------
 
-WORKLOAD_FIELDS = ("expected_teis", "events_per_tei", "attributes_per_tei", "capture_org_units",
-                   "search_org_units", "programs", "program_rules", "largest_option_set",
-                   "reserved_values")
+WORKLOAD_FIELDS = (
+    "expected_teis",
+    "events_per_tei",
+    "attributes_per_tei",
+    "capture_org_units",
+    "search_org_units",
+    "programs",
+    "program_rules",
+    "largest_option_set",
+    "reserved_values",
+)
 
 
 class HolderSchema(ma.Schema):
@@ -96,6 +113,7 @@ class HolderUpdateArgs(HolderCreateArgs):
 
 # ---- SIM cards ---------------------------------------------------------------------------
 
+
 class SimSchema(ma.Schema):
     id = ma.fields.Integer()
     iccid = ma.fields.String()
@@ -122,15 +140,23 @@ class SimSecretsSchema(SimSchema):
 class SimCreateArgs(_Input):
     iccid = ICCID(required=True)
     msisdn = MSISDN(allow_none=True)
-    imsi = Text(allow_none=True, validate=ma.validate.Regexp(
-        r"^\d{6,15}$", error=_l("IMSI is 6 to 15 digits.")))
+    imsi = Text(
+        allow_none=True,
+        validate=ma.validate.Regexp(r"^\d{6,15}$", error=_l("IMSI is 6 to 15 digits.")),
+    )
     carrier = Text(allow_none=True, validate=ma.validate.Length(max=80))
     data_plan = Text(allow_none=True, validate=ma.validate.Length(max=120))
     bundle_expires_on = ma.fields.Date(allow_none=True)
-    sim_pin = Text(allow_none=True, load_only=True, validate=ma.validate.Regexp(
-        r"^\d{4,8}$", error=_l("A SIM PIN is 4 to 8 digits.")))
-    sim_puk = Text(allow_none=True, load_only=True, validate=ma.validate.Regexp(
-        r"^\d{8}$", error=_l("A PUK is 8 digits.")))
+    sim_pin = Text(
+        allow_none=True,
+        load_only=True,
+        validate=ma.validate.Regexp(r"^\d{4,8}$", error=_l("A SIM PIN is 4 to 8 digits.")),
+    )
+    sim_puk = Text(
+        allow_none=True,
+        load_only=True,
+        validate=ma.validate.Regexp(r"^\d{8}$", error=_l("A PUK is 8 digits.")),
+    )
     glued_in = ma.fields.Boolean(load_default=False)
     status = Text(load_default="active", validate=ma.validate.OneOf(SIM_STATUSES))
     notes = Text(allow_none=True)
@@ -144,6 +170,7 @@ class SimUpdateArgs(SimCreateArgs):
 
 
 # ---- devices -----------------------------------------------------------------------------
+
 
 class DeviceSchema(ma.Schema):
     id = ma.fields.Integer()
@@ -177,17 +204,25 @@ INITIAL_STATUSES = ("in_stock", "provisioned", "in_repair", "returned", "retired
 
 
 class DeviceCreateArgs(_Input):
-    asset_tag = Text(allow_none=True, validate=ma.validate.Regexp(
-        r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$",
-        error=_l("Asset tag: up to 40 letters, digits, '.', '_', '/', '-'.")))
+    asset_tag = Text(
+        allow_none=True,
+        validate=ma.validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$",
+            error=_l("Asset tag: up to 40 letters, digits, '.', '_', '/', '-'."),
+        ),
+    )
     box_number = Text(allow_none=True, validate=ma.validate.Length(max=40))
     serial = Text(allow_none=True, validate=ma.validate.Length(max=64))
     imei = IMEI(allow_none=True)
     imei2 = IMEI(allow_none=True)
     manufacturer = Text(allow_none=True, validate=ma.validate.Length(max=80))
     model = Text(allow_none=True, validate=ma.validate.Length(max=80))
-    android_version = Text(allow_none=True, validate=ma.validate.Regexp(
-        r"^\d+(\.\d+){0,2}$", error=_l("Android version like 10 or 8.1.")))
+    android_version = Text(
+        allow_none=True,
+        validate=ma.validate.Regexp(
+            r"^\d+(\.\d+){0,2}$", error=_l("Android version like 10 or 8.1.")
+        ),
+    )
     api_level = _int(1, 99)
     ram_mb = _int(256, 65536, metadata={"description": "RAM in MB (MiB as Android reports)."})
     storage_gb = _int(1, 4096)
@@ -209,11 +244,15 @@ class DeviceUpdateArgs(DeviceCreateArgs):
 
 
 class DeviceFilterArgs(ma.Schema):
-    q = ma.fields.String(load_default=None, metadata={
-        "description": "Asset tag, IMEI, serial, ICCID, MSISDN or holder name (prefix)."})
+    q = ma.fields.String(
+        load_default=None,
+        metadata={"description": "Asset tag, IMEI, serial, ICCID, MSISDN or holder name (prefix)."},
+    )
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(DEVICE_STATUSES))
-    district = ma.fields.String(load_default=None, metadata={"description": "Org unit name/UID; "
-                                "includes everything below it."})
+    district = ma.fields.String(
+        load_default=None,
+        metadata={"description": "Org unit name/UID; includes everything below it."},
+    )
     holder = ma.fields.String(load_default=None)
     model = ma.fields.String(load_default=None)
     imei = ma.fields.String(load_default=None)

@@ -42,31 +42,46 @@ DEVICE_FILTERS = ("q", "status", "district", "holder", "model")
 
 
 def _common():
-    return {"statuses": DEVICE_STATUSES, "districts": queries.districts(),
-            "org_units": queries.org_unit_tree(), "ownerships": OWNERSHIPS,
-            "initial_statuses": INITIAL_STATUSES, "sim_statuses": SIM_STATUSES,
-            "holder_roles": HOLDER_ROLES}
+    return {
+        "statuses": DEVICE_STATUSES,
+        "districts": queries.districts(),
+        "org_units": queries.org_unit_tree(),
+        "ownerships": OWNERSHIPS,
+        "initial_statuses": INITIAL_STATUSES,
+        "sim_statuses": SIM_STATUSES,
+        "holder_roles": HOLDER_ROLES,
+    }
 
 
 # ---- dashboard -----------------------------------------------------------------------------
+
 
 @bp.get("/dashboard")
 @require("read")
 def dashboard():
     counts = queries.status_counts()
     recent = db.session.scalars(query_entries().limit(15)).all()
-    return render_template("inventory/dashboard.html", counts=counts, total=sum(counts.values()),
-                           recent=recent, statuses=DEVICE_STATUSES)
+    return render_template(
+        "inventory/dashboard.html",
+        counts=counts,
+        total=sum(counts.values()),
+        recent=recent,
+        statuses=DEVICE_STATUSES,
+    )
 
 
 # ---- devices -------------------------------------------------------------------------------
+
 
 @bp.get("/devices")
 @require("read")
 def devices():
     filters = {k: request.args.get(k, "").strip() for k in DEVICE_FILTERS}
-    page = paginate(queries.device_query(**{k: v for k, v in filters.items() if v}),
-                    request.args.get("page", 1, type=int), 50)
+    page = paginate(
+        queries.device_query(**{k: v for k, v in filters.items() if v}),
+        request.args.get("page", 1, type=int),
+        50,
+    )
     return render_template("inventory/devices.html", page=page, filters=filters, **_common())
 
 
@@ -88,19 +103,29 @@ def new_device():
                 db.session.commit()
                 flash(_("Device %(t)s registered.", t=device.asset_tag), "success")
                 return redirect(url_for("inventory.device", tag=device.asset_tag))
-    return render_template("inventory/device_form.html", form=form, errors=errors, device=None,
-                           **_common()), (422 if errors else 200)
+    return render_template(
+        "inventory/device_form.html", form=form, errors=errors, device=None, **_common()
+    ), (422 if errors else 200)
 
 
 @bp.get("/devices/<tag>")
 @require("read")
 def device(tag):
     dev = ops.find_device(tag)
-    audit = db.session.scalars(query_entries(entity_type="device", entity_id=str(dev.id)).limit(50)).all()
-    holders = db.session.scalars(select(Holder).where(Holder.active.is_(True)).order_by(Holder.name)
-                                 .limit(500)).all()
-    return render_template("inventory/device.html", device=dev, audit=audit, holders=holders,
-                           moves=sorted(DEVICE_TRANSITIONS[dev.status]), **_common())
+    audit = db.session.scalars(
+        query_entries(entity_type="device", entity_id=str(dev.id)).limit(50)
+    ).all()
+    holders = db.session.scalars(
+        select(Holder).where(Holder.active.is_(True)).order_by(Holder.name).limit(500)
+    ).all()
+    return render_template(
+        "inventory/device.html",
+        device=dev,
+        audit=audit,
+        holders=holders,
+        moves=sorted(DEVICE_TRANSITIONS[dev.status]),
+        **_common(),
+    )
 
 
 @bp.route("/devices/<tag>/edit", methods=["GET", "POST"])
@@ -124,8 +149,9 @@ def edit_device(tag):
                 db.session.commit()
                 flash(_("Device %(t)s saved.", t=dev.asset_tag), "success")
                 return redirect(url_for("inventory.device", tag=dev.asset_tag))
-    return render_template("inventory/device_form.html", form=form, errors=errors, device=dev,
-                           **_common()), (422 if errors else 200)
+    return render_template(
+        "inventory/device_form.html", form=form, errors=errors, device=dev, **_common()
+    ), (422 if errors else 200)
 
 
 def _device_action(tag, fn, success: str):
@@ -144,18 +170,24 @@ def _device_action(tag, fn, success: str):
 @bp.post("/devices/<tag>/status")
 @require("inventory:write")
 def device_status(tag):
-    return _device_action(tag, lambda d: ops.change_status(
-        d, request.form.get("status", ""), actor=actor(), note=request.form.get("note") or None),
-        _("Status changed."))
+    return _device_action(
+        tag,
+        lambda d: ops.change_status(
+            d, request.form.get("status", ""), actor=actor(), note=request.form.get("note") or None
+        ),
+        _("Status changed."),
+    )
 
 
 @bp.post("/devices/<tag>/checkout")
 @require("inventory:write")
 def device_checkout(tag):
     holder = db.get_or_404(Holder, request.form.get("holder_id", type=int) or 0)
-    return _device_action(tag, lambda d: ops.checkout(
-        d, holder, actor=actor(), condition=request.form.get("condition")),
-        _("Checked out to %(h)s.", h=holder.name))
+    return _device_action(
+        tag,
+        lambda d: ops.checkout(d, holder, actor=actor(), condition=request.form.get("condition")),
+        _("Checked out to %(h)s.", h=holder.name),
+    )
 
 
 @bp.post("/devices/<tag>/checkin")
@@ -164,9 +196,13 @@ def device_checkin(tag):
     status = request.form.get("status", "returned")
     if status not in ("returned", "in_repair"):
         abort(400)
-    return _device_action(tag, lambda d: ops.checkin(
-        d, actor=actor(), condition=request.form.get("condition"), status=status),
-        _("Checked in."))
+    return _device_action(
+        tag,
+        lambda d: ops.checkin(
+            d, actor=actor(), condition=request.form.get("condition"), status=status
+        ),
+        _("Checked in."),
+    )
 
 
 @bp.post("/devices/<tag>/loss")
@@ -178,9 +214,13 @@ def device_loss(tag):
     if data is None:
         flash("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), "error")
         return redirect(url_for("inventory.device", tag=tag))
-    return _device_action(tag, lambda d: ops.report_loss(
-        d, kind=data["kind"], on=data["date"], report=data["report"], actor=actor()),
-        _("Recorded as %(k)s.", k=data["kind"]))
+    return _device_action(
+        tag,
+        lambda d: ops.report_loss(
+            d, kind=data["kind"], on=data["date"], report=data["report"], actor=actor()
+        ),
+        _("Recorded as %(k)s.", k=data["kind"]),
+    )
 
 
 @bp.post("/devices/<tag>/pair")
@@ -193,8 +233,11 @@ def device_pair(tag):
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("inventory.device", tag=tag))
-    return _device_action(tag, lambda d: ops.pair_sim(d, ops.find_sim(iccid), actor=actor()),
-                          _("SIM %(s)s paired.", s=iccid))
+    return _device_action(
+        tag,
+        lambda d: ops.pair_sim(d, ops.find_sim(iccid), actor=actor()),
+        _("SIM %(s)s paired.", s=iccid),
+    )
 
 
 @bp.post("/sims/<iccid>/unpair")
@@ -215,12 +258,16 @@ def sim_unpair(iccid):
 
 # ---- SIM cards -----------------------------------------------------------------------------
 
+
 @bp.get("/sims")
 @require("read")
 def sims():
     filters = {k: request.args.get(k, "").strip() for k in ("q", "status")}
-    page = paginate(queries.sim_query(**{k: v for k, v in filters.items() if v}),
-                    request.args.get("page", 1, type=int), 50)
+    page = paginate(
+        queries.sim_query(**{k: v for k, v in filters.items() if v}),
+        request.args.get("page", 1, type=int),
+        50,
+    )
     return render_template("inventory/sims.html", page=page, filters=filters, **_common())
 
 
@@ -243,27 +290,34 @@ def new_sim():
                 db.session.commit()
                 flash(_("SIM %(s)s registered.", s=sim.iccid), "success")
                 return redirect(url_for("inventory.sim", iccid=sim.iccid))
-    return render_template("inventory/sim_form.html", form=form, errors=errors,
-                           **_common()), (422 if errors else 200)
+    return render_template("inventory/sim_form.html", form=form, errors=errors, **_common()), (
+        422 if errors else 200
+    )
 
 
 @bp.get("/sims/<iccid>")
 @require("read")
 def sim(iccid):
     s = ops.find_sim(iccid)
-    audit = db.session.scalars(query_entries(entity_type="sim", entity_id=str(s.id)).limit(50)).all()
+    audit = db.session.scalars(
+        query_entries(entity_type="sim", entity_id=str(s.id)).limit(50)
+    ).all()
     show_secrets = current_user.can("secrets:view") and request.args.get("reveal") == "1"
     return render_template("inventory/sim.html", sim=s, audit=audit, show_secrets=show_secrets)
 
 
 # ---- holders and org units -----------------------------------------------------------------
 
+
 @bp.get("/holders")
 @require("read")
 def holders():
     filters = {k: request.args.get(k, "").strip() for k in ("q", "district", "role")}
-    page = paginate(queries.holder_query(**{k: v for k, v in filters.items() if v}),
-                    request.args.get("page", 1, type=int), 50)
+    page = paginate(
+        queries.holder_query(**{k: v for k, v in filters.items() if v}),
+        request.args.get("page", 1, type=int),
+        50,
+    )
     return render_template("inventory/holders.html", page=page, filters=filters, **_common())
 
 
@@ -284,8 +338,11 @@ def edit_holder(holder_id=None):
         data, errors = _load(schema, form)
         if data is not None:
             try:
-                holder = (ops.update_holder(holder, data, actor=actor()) if holder
-                          else ops.create_holder(data, actor=actor()))
+                holder = (
+                    ops.update_holder(holder, data, actor=actor())
+                    if holder
+                    else ops.create_holder(data, actor=actor())
+                )
             except FleetError as exc:
                 db.session.rollback()
                 errors = _errors_of(exc)
@@ -294,8 +351,9 @@ def edit_holder(holder_id=None):
                 db.session.commit()
                 flash(_("Holder %(h)s saved.", h=holder.name), "success")
                 return redirect(url_for("inventory.holder", holder_id=holder.id))
-    return render_template("inventory/holder_form.html", form=form, errors=errors, holder=holder,
-                           **_common()), (422 if errors else 200)
+    return render_template(
+        "inventory/holder_form.html", form=form, errors=errors, holder=holder, **_common()
+    ), (422 if errors else 200)
 
 
 @bp.get("/holders/<int:holder_id>")
@@ -304,9 +362,12 @@ def holder(holder_id):
     h = db.get_or_404(Holder, holder_id)
     from fleet.inventory.models import Custody
 
-    custody = db.session.scalars(select(Custody).where(Custody.holder_id == h.id)
-                                 .order_by(Custody.id.desc())).all()
-    audit = db.session.scalars(query_entries(entity_type="holder", entity_id=str(h.id)).limit(50)).all()
+    custody = db.session.scalars(
+        select(Custody).where(Custody.holder_id == h.id).order_by(Custody.id.desc())
+    ).all()
+    audit = db.session.scalars(
+        query_entries(entity_type="holder", entity_id=str(h.id)).limit(50)
+    ).all()
     return render_template("inventory/holder.html", holder=h, custody=custody, audit=audit)
 
 
@@ -330,11 +391,13 @@ def org_units():
                 db.session.commit()
                 flash(_("Org unit %(n)s added.", n=unit.name), "success")
                 return redirect(url_for("inventory.org_units"))
-    return render_template("inventory/org_units.html", units=queries.org_unit_tree(), form=form,
-                           errors=errors), (422 if errors else 200)
+    return render_template(
+        "inventory/org_units.html", units=queries.org_unit_tree(), form=form, errors=errors
+    ), (422 if errors else 200)
 
 
 # ---- import and export ---------------------------------------------------------------------
+
 
 @bp.route("/import", methods=["GET", "POST"], endpoint="imports")
 @require("read")
@@ -350,9 +413,13 @@ def import_page():
             return render_template("inventory/import.html", report=None, kinds=imports.KINDS), 422
         try:
             report = imports.import_table(
-                kind, upload.filename, upload.read(), actor=actor(),
+                kind,
+                upload.filename,
+                upload.read(),
+                actor=actor(),
                 dry_run=request.form.get("mode") == "dry_run",
-                valid_only=request.form.get("mode") == "valid_only")
+                valid_only=request.form.get("mode") == "valid_only",
+            )
         except FleetError as exc:
             db.session.rollback()
             flash(str(exc.message), "error")
@@ -361,8 +428,14 @@ def import_page():
         if report.imported:
             flash(_("%(n)s rows imported.", n=report.imported), "success")
         elif report.errors and not report.dry_run:
-            flash(_("Nothing was imported: %(n)s rows have errors. Fix them, or import only the "
-                    "valid rows.", n=report.rejected_rows), "error")
+            flash(
+                _(
+                    "Nothing was imported: %(n)s rows have errors. Fix them, or import only the "
+                    "valid rows.",
+                    n=report.rejected_rows,
+                ),
+                "error",
+            )
     return render_template("inventory/import.html", report=report, kinds=imports.KINDS)
 
 
@@ -372,10 +445,16 @@ def export(kind, fmt):
     if kind not in exports.COLUMNS or fmt not in ("csv", "xlsx"):
         abort(404)
     filters = {k: v for k, v in request.args.items() if v}
-    mime = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
-            else "text/csv; charset=utf-8")
-    return Response(exports.export(kind, fmt, filters), mimetype=mime, headers={
-        "Content-Disposition": f'attachment; filename="fleet-{kind}.{fmt}"'})
+    mime = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        if fmt == "xlsx"
+        else "text/csv; charset=utf-8"
+    )
+    return Response(
+        exports.export(kind, fmt, filters),
+        mimetype=mime,
+        headers={"Content-Disposition": f'attachment; filename="fleet-{kind}.{fmt}"'},
+    )
 
 
 @bp.app_template_filter("status_label")

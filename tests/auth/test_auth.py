@@ -27,8 +27,10 @@ def test_login_logout_and_wrong_password(client, create_user):
 
 def test_open_redirect_refused(client, create_user):
     user = create_user("viewer")
-    resp = client.post("/auth/login?next=https://evil.example/x",
-                       data={"username": user.username, "password": PASSWORD})
+    resp = client.post(
+        "/auth/login?next=https://evil.example/x",
+        data={"username": user.username, "password": PASSWORD},
+    )
     assert resp.headers["Location"] == "/"
 
 
@@ -51,8 +53,11 @@ def test_viewer_cannot_change_anything(client, token_for):
 
 def test_technician_cannot_manage_users(client, token_for):
     tok = token_for("technician")
-    resp = client.post("/api/v1/users", json={"username": "x", "password": "long-enough-pw",
-                                              "role": "viewer"}, headers=bearer(tok))
+    resp = client.post(
+        "/api/v1/users",
+        json={"username": "x", "password": "long-enough-pw", "role": "viewer"},
+        headers=bearer(tok),
+    )
     assert resp.status_code == 403
 
 
@@ -70,6 +75,7 @@ def test_token_issue_use_revoke(client, login, db):
     from sqlalchemy import select
 
     from fleet.auth.models import ApiToken
+
     row = db.session.scalar(select(ApiToken).where(ApiToken.id == created.json["id"]))
     assert row.token_hash != plain and len(row.token_hash) == 64  # only the SHA-256 is stored
     other = client.application.test_client()
@@ -84,6 +90,7 @@ def test_expired_token_refused(client, create_user, db):
 
     from fleet.auth.operations import issue_token
     from fleet.timeutil import utcnow
+
     user = create_user("viewer")
     tok, plain = issue_token(user, "old", actor=None, expires_days=1)
     tok.expires_at = utcnow() - timedelta(seconds=1)
@@ -92,15 +99,25 @@ def test_expired_token_refused(client, create_user, db):
 
 
 def test_password_policy(client, token_for):
-    resp = client.post("/api/v1/users", json={"username": "shorty", "password": "short",
-                                              "role": "viewer"}, headers=bearer(token_for()))
+    resp = client.post(
+        "/api/v1/users",
+        json={"username": "shorty", "password": "short", "role": "viewer"},
+        headers=bearer(token_for()),
+    )
     assert resp.status_code == 422 and "password" in resp.json["error"]["fields"]
 
 
 def test_admin_manages_users_in_browser_pages(client, login, db):
     login("admin")
-    resp = client.post("/auth/users", data={"username": "fatou", "password": "a-good-password",
-                                            "role": "logistics", "display_name": "Fatou Sow"})
+    resp = client.post(
+        "/auth/users",
+        data={
+            "username": "fatou",
+            "password": "a-good-password",
+            "role": "logistics",
+            "display_name": "Fatou Sow",
+        },
+    )
     assert resp.status_code == 302
     page = client.get("/auth/users").get_data(as_text=True)
     assert "fatou" in page and "Fatou Sow" in page
@@ -121,13 +138,19 @@ def strict_app(tmp_path, app):
     """An app with CSRF, rate limits and secure cookies on, as in production."""
     from fleet.cli import upgrade_database
 
-    strict = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'strict.sqlite3'}",
-                           WTF_CSRF_ENABLED=True, RATELIMIT_ENABLED=True,
-                           SESSION_COOKIE_SECURE=True, LOGIN_RATE_LIMIT="3 per minute")
+    strict = make_test_app(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'strict.sqlite3'}",
+        WTF_CSRF_ENABLED=True,
+        RATELIMIT_ENABLED=True,
+        SESSION_COOKIE_SECURE=True,
+        LOGIN_RATE_LIMIT="3 per minute",
+    )
     with strict.app_context():
         upgrade_database()
         from fleet.auth.operations import create_user
         from fleet.extensions import db
+
         create_user("boss", PASSWORD, "admin", actor=None)
         db.session.commit()
     return strict
@@ -135,6 +158,7 @@ def strict_app(tmp_path, app):
 
 def _csrf(html: str) -> str:
     import re
+
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
@@ -145,9 +169,12 @@ def test_csrf_required_on_forms_and_cookie_api(strict_app):
     assert "/auth/login" in c.get("/devices", base_url=base).headers["Location"]  # refused
     token = _csrf(c.get("/auth/login", base_url=base).get_data(as_text=True))
     # Flask-WTF also checks the Referer on HTTPS (WTF_CSRF_SSL_STRICT); browsers send it.
-    resp = c.post("/auth/login", data={"username": "boss", "password": PASSWORD,
-                                       "csrf_token": token}, base_url=base,
-                  headers={"Referer": f"{base}/auth/login"})
+    resp = c.post(
+        "/auth/login",
+        data={"username": "boss", "password": PASSWORD, "csrf_token": token},
+        base_url=base,
+        headers={"Referer": f"{base}/auth/login"},
+    )
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     cookie = next(v for v in resp.headers.getlist("Set-Cookie") if v.startswith("session="))
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -155,20 +182,26 @@ def test_csrf_required_on_forms_and_cookie_api(strict_app):
     resp = c.post("/api/v1/tokens", json={"name": "x"}, base_url=base)
     assert resp.status_code == 400 and "CSRF" in resp.json["error"]["message"]
     page = c.get("/auth/tokens", base_url=base).get_data(as_text=True)
-    resp = c.post("/api/v1/tokens", json={"name": "x"}, base_url=base,
-                  headers={"X-CSRFToken": _csrf(page)})
+    resp = c.post(
+        "/api/v1/tokens", json={"name": "x"}, base_url=base, headers={"X-CSRFToken": _csrf(page)}
+    )
     assert resp.status_code == 201
     # ...a bearer token does not.
     other = strict_app.test_client()
-    resp = other.post("/api/v1/tokens", json={"name": "y"}, base_url=base,
-                      headers=bearer(resp.json["token"]))
+    resp = other.post(
+        "/api/v1/tokens", json={"name": "y"}, base_url=base, headers=bearer(resp.json["token"])
+    )
     assert resp.status_code == 201
 
 
 def test_login_rate_limited(strict_app):
     c = strict_app.test_client()
-    statuses = [c.post("/auth/login", data={"username": "boss", "password": "x"},
-                       base_url="https://localhost").status_code for _ in range(5)]
+    statuses = [
+        c.post(
+            "/auth/login", data={"username": "boss", "password": "x"}, base_url="https://localhost"
+        ).status_code
+        for _ in range(5)
+    ]
     assert 429 in statuses
 
 
@@ -179,17 +212,23 @@ def test_session_id_changes_on_login(strict_app):
     c.get("/auth/login", base_url=base)
     before = c.get_cookie("session", domain="localhost")
     token = _csrf(c.get("/auth/login", base_url=base).get_data(as_text=True))
-    c.post("/auth/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token},
-           base_url=base, headers={"Referer": f"{base}/auth/login"})
+    c.post(
+        "/auth/login",
+        data={"username": "boss", "password": PASSWORD, "csrf_token": token},
+        base_url=base,
+        headers={"Referer": f"{base}/auth/login"},
+    )
     after = c.get_cookie("session", domain="localhost")
     assert after is not None and (before is None or before.value != after.value)
 
 
 def test_secrets_generated_once_and_private(tmp_path):
-    app1 = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}", SECRET_KEY="",
-                         ENCRYPTION_KEY="")
-    app2 = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}", SECRET_KEY="",
-                         ENCRYPTION_KEY="")
+    app1 = make_test_app(
+        tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}", SECRET_KEY="", ENCRYPTION_KEY=""
+    )
+    app2 = make_test_app(
+        tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}", SECRET_KEY="", ENCRYPTION_KEY=""
+    )
     assert app1.config["ENCRYPTION_KEY"] == app2.config["ENCRYPTION_KEY"]
     assert (Path(tmp_path) / "fernet.key").stat().st_mode & 0o777 == 0o600
 
@@ -200,6 +239,7 @@ def test_token_lookup_never_discards_the_handlers_pending_writes(app, db, create
 
     from fleet.auth.operations import issue_token, user_for_token
     from fleet.inventory.models import OrgUnit
+
     user = create_user("logistics")
     _tok, plain = issue_token(user, "t", actor=None)
     db.session.commit()
@@ -215,6 +255,7 @@ def test_token_last_used_recorded_on_reads(client, token_for, db):
     from sqlalchemy import select
 
     from fleet.auth.models import ApiToken
+
     tok = token_for("viewer")
     assert client.get("/api/v1/me", headers=bearer(tok)).status_code == 200
     db.session.expire_all()

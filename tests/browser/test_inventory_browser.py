@@ -12,12 +12,18 @@ pytestmark = pytest.mark.browser
 @pytest.fixture()
 def page(live_server, chromium):
     base, _server = live_server
-    context = chromium.new_context(ignore_https_errors=True, base_url=base,
-                                   viewport={"width": 390, "height": 844}, locale="en-US")
+    context = chromium.new_context(
+        ignore_https_errors=True,
+        base_url=base,
+        viewport={"width": 390, "height": 844},
+        locale="en-US",
+    )
     pg = context.new_page()
     violations = []
-    pg.on("console", lambda msg: violations.append(msg.text)
-          if "Content Security Policy" in msg.text else None)
+    pg.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     pg.goto("/auth/login")
     pg.fill("input[name=username]", "admin")
     pg.fill("input[name=password]", PASSWORD)
@@ -64,7 +70,9 @@ def test_register_pair_checkout_on_a_phone_screen(page, tmp_path):
     page.fill("#f-ram_mb", "3072")
     page.click("main button[type=submit]")
     tag = page.text_content("h2").split()[0]
-    assert tag.startswith("PH-") and page.get_attribute("#device-status", "data-status") == "in_stock"
+    assert (
+        tag.startswith("PH-") and page.get_attribute("#device-status", "data-status") == "in_stock"
+    )
     # register a SIM, then pair it from the device page
     page.goto("/sims/new")
     page.fill("#f-iccid", iccid)
@@ -90,10 +98,13 @@ def test_register_pair_checkout_on_a_phone_screen(page, tmp_path):
 def test_import_with_errors_writes_nothing(page, tmp_path, live_server):
     _, server = live_server
     sheet = tmp_path / "phones.csv"
-    sheet.write_text("IMEI 1,Serial No.,Model\n"
-                     f"{make_imei(777001)},S1,A12\n"
-                     "123,S2,A12\n"
-                     f"{make_imei(777001)},S3,A12\n", encoding="utf-8")
+    sheet.write_text(
+        "IMEI 1,Serial No.,Model\n"
+        f"{make_imei(777001)},S1,A12\n"
+        "123,S2,A12\n"
+        f"{make_imei(777001)},S3,A12\n",
+        encoding="utf-8",
+    )
     page.goto("/import")
     page.select_option("select[name=kind]", "devices")
     page.set_input_files("input[type=file]", str(sheet))
@@ -108,8 +119,15 @@ def test_import_with_errors_writes_nothing(page, tmp_path, live_server):
 
         from fleet.extensions import db
         from fleet.inventory.models import Device
-        assert db.session.scalar(select(func.count()).select_from(Device).where(
-            Device.serial.in_(["S1", "S2", "S3"]))) == 0
+
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Device)
+                .where(Device.serial.in_(["S1", "S2", "S3"]))
+            )
+            == 0
+        )
     # import only the valid rows
     page.set_input_files("input[type=file]", str(sheet))
     page.check("input[value=valid_only]")

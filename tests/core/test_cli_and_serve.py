@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -10,7 +11,6 @@ import ssl
 import subprocess
 import sys
 import time
-import http.cookiejar
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -33,21 +33,28 @@ def _free_port() -> int:
 
 
 def test_init_is_idempotent_and_prints_generated_password(tmp_path):
-    first = subprocess.run([FLEET, "init"], env=_env(tmp_path), capture_output=True, text=True,
-                           timeout=120)
+    first = subprocess.run(
+        [FLEET, "init"], env=_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0, first.stderr
     match = re.search(r"password: (\S+)", first.stdout)
     assert "first admin created: username 'admin'" in first.stdout and match
-    second = subprocess.run([FLEET, "init"], env=_env(tmp_path), capture_output=True, text=True,
-                            timeout=120)
+    second = subprocess.run(
+        [FLEET, "init"], env=_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 0 and "admin account exists" in second.stdout
     assert "password:" not in second.stdout
     assert (tmp_path / "data" / "fleet.sqlite3").exists()
 
 
 def test_init_uses_admin_password_from_env(tmp_path):
-    out = subprocess.run([FLEET, "init"], env=_env(tmp_path, FLEET_ADMIN_PASSWORD="s3cret-admin-pw"),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [FLEET, "init"],
+        env=_env(tmp_path, FLEET_ADMIN_PASSWORD="s3cret-admin-pw"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "the value of FLEET_ADMIN_PASSWORD" in out.stdout
     assert "s3cret-admin-pw" not in out.stdout + out.stderr
 
@@ -58,7 +65,11 @@ def test_serve_https_with_gunicorn_and_log_in(tmp_path):
     proc = subprocess.Popen(
         [FLEET, "serve", "--port", str(port), "--workers", "1"],
         env=_env(tmp_path, FLEET_ADMIN_PASSWORD="first-admin-pw-1"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         ctx = ssl.create_default_context(cafile=None)
         deadline = time.time() + 60
@@ -67,8 +78,9 @@ def test_serve_https_with_gunicorn_and_log_in(tmp_path):
             try:
                 if cert.exists():
                     ctx = ssl.create_default_context(cafile=str(cert))
-                    with urllib.request.urlopen(f"https://localhost:{port}/healthz", context=ctx,
-                                                timeout=5) as resp:
+                    with urllib.request.urlopen(
+                        f"https://localhost:{port}/healthz", context=ctx, timeout=5
+                    ) as resp:
                         assert resp.status == 200 and b'"ok"' in resp.read()
                         break
             except (OSError, ssl.SSLError):
@@ -81,14 +93,19 @@ def test_serve_https_with_gunicorn_and_log_in(tmp_path):
             headers = resp.headers
             assert "Strict-Transport-Security" in headers and resp.status == 200
         jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
-                                             urllib.request.HTTPCookieProcessor(jar))
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=ctx), urllib.request.HTTPCookieProcessor(jar)
+        )
         page = opener.open(f"https://localhost:{port}/auth/login").read().decode()
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        body = urllib.parse.urlencode({"username": "admin", "password": "first-admin-pw-1",
-                                       "csrf_token": token}).encode()
-        req = urllib.request.Request(f"https://localhost:{port}/auth/login", data=body,
-                                     headers={"Referer": f"https://localhost:{port}/auth/login"})
+        body = urllib.parse.urlencode(
+            {"username": "admin", "password": "first-admin-pw-1", "csrf_token": token}
+        ).encode()
+        req = urllib.request.Request(
+            f"https://localhost:{port}/auth/login",
+            data=body,
+            headers={"Referer": f"https://localhost:{port}/auth/login"},
+        )
         landed = opener.open(req)
         assert landed.url.endswith("/dashboard") and b"Devices by status" in landed.read()
     finally:

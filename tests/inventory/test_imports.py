@@ -30,23 +30,63 @@ def _count(db, model):
 
 
 def _upload(client, token, kind, name, data, **query):
-    return client.post(f"/api/v1/imports/{kind}", query_string=query, headers=bearer(token),
-                       data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return client.post(
+        f"/api/v1/imports/{kind}",
+        query_string=query,
+        headers=bearer(token),
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 PROCUREMENT = [
-    ["Asset No", "Box No.", "Serial No.", "IMEI 1", "IMEI 2", "Brand", "Model", "RAM", "Storage",
-     "District", "Remarks"],
-    ["PH-900001", "B1", "R58N1", make_imei(9001), make_imei(9101), "Samsung", "A12", "3 GB", "32",
-     "Dakar", "ok"],
+    [
+        "Asset No",
+        "Box No.",
+        "Serial No.",
+        "IMEI 1",
+        "IMEI 2",
+        "Brand",
+        "Model",
+        "RAM",
+        "Storage",
+        "District",
+        "Remarks",
+    ],
+    [
+        "PH-900001",
+        "B1",
+        "R58N1",
+        make_imei(9001),
+        make_imei(9101),
+        "Samsung",
+        "A12",
+        "3 GB",
+        "32",
+        "Dakar",
+        "ok",
+    ],
     [],
-    ["PH-900002", "B2", "R58N2", make_imei(9002), "", "Samsung", "A12", "2048", "32GB", "Dakar", ""],
+    [
+        "PH-900002",
+        "B2",
+        "R58N2",
+        make_imei(9002),
+        "",
+        "Samsung",
+        "A12",
+        "2048",
+        "32GB",
+        "Dakar",
+        "",
+    ],
 ]
 
 
 def test_aliases_blank_lines_and_units(client, token_for, db, district):
-    resp = _upload(client, token_for(), "devices", "procurement.csv",
-                   _csv(PROCUREMENT).encode("utf-8-sig"))
+    resp = _upload(
+        client, token_for(), "devices", "procurement.csv", _csv(PROCUREMENT).encode("utf-8-sig")
+    )
     assert resp.status_code == 200, resp.json
     report = resp.json["report"]
     assert report["imported"] == 2 and report["errors"] == [] and report["encoding"] == "utf-8-sig"
@@ -54,20 +94,27 @@ def test_aliases_blank_lines_and_units(client, token_for, db, district):
     dev = db.session.scalar(select(Device).where(Device.asset_tag == "PH-900001"))
     assert dev.ram_mb == 3072 and dev.storage_gb == 32 and dev.org_unit.name == "Dakar"
     assert dev.imei2 == make_imei(9101)
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "device.import")) == 2
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "device.import")
+        )
+        == 2
+    )
 
 
-def test_errors_name_row_and_column_and_write_nothing(client, token_for, db, create_device,
-                                                      district):
+def test_errors_name_row_and_column_and_write_nothing(
+    client, token_for, db, create_device, district
+):
     existing = create_device()
     bad_luhn = make_imei(9003)[:-1] + str((int(make_imei(9003)[-1]) + 1) % 10)
-    rows = [["IMEI", "District", "Model"],
-            [make_imei(9010), "Dakar", "A12"],          # row 2 fine
-            [bad_luhn, "Dakar", "A12"],                 # row 3 bad Luhn
-            [make_imei(9010), "Dakar", "A12"],          # row 4 duplicate of row 2
-            [existing.imei, "Dakar", "A12"],            # row 5 already registered
-            [make_imei(9011), "Atlantis", "A12"]]       # row 6 unknown district
+    rows = [
+        ["IMEI", "District", "Model"],
+        [make_imei(9010), "Dakar", "A12"],  # row 2 fine
+        [bad_luhn, "Dakar", "A12"],  # row 3 bad Luhn
+        [make_imei(9010), "Dakar", "A12"],  # row 4 duplicate of row 2
+        [existing.imei, "Dakar", "A12"],  # row 5 already registered
+        [make_imei(9011), "Atlantis", "A12"],
+    ]  # row 6 unknown district
     before = _count(db, Device)
     resp = _upload(client, token_for(), "devices", "sheet.csv", _csv(rows).encode())
     assert resp.status_code == 422
@@ -89,8 +136,10 @@ def test_dry_run_writes_nothing(client, token_for, db, district):
 
 def test_latin1_semicolon_sheet(client, token_for, db, create_org_unit):
     create_org_unit("Thiès")
-    rows = [["Nom", "Téléphone", "District", "Username"],
-            ["Aïssatou Ndiaye", "+221 77 123 45 67", "Thiès", "andiaye"]]
+    rows = [
+        ["Nom", "Téléphone", "District", "Username"],
+        ["Aïssatou Ndiaye", "+221 77 123 45 67", "Thiès", "andiaye"],
+    ]
     data = _csv(rows, sep=";").encode("cp1252")
     resp = _upload(client, token_for(), "holders", "holders.csv", data)
     assert resp.status_code == 200, resp.json
@@ -105,8 +154,9 @@ def test_xlsx_sims_with_pairing_and_bad_iccid(client, token_for, db, create_devi
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["ICCID", "MSISDN", "Operator", "PIN", "PUK", "Glued", "Asset tag"])
-    sheet.append([make_iccid(42), "+221770000001", "Orange", "1234", "12345678", "yes",
-                  dev.asset_tag])
+    sheet.append(
+        [make_iccid(42), "+221770000001", "Orange", "1234", "12345678", "yes", dev.asset_tag]
+    )
     sheet.append(["8922101000000000000", "+221770000002", "Free", "", "", "", ""])
     buf = io.BytesIO()
     book.save(buf)
@@ -123,13 +173,16 @@ def test_xlsx_sims_with_pairing_and_bad_iccid(client, token_for, db, create_devi
     assert raw != "12345678" and len(raw) > 50  # encrypted at rest
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("x.xlsx", b"PK\x03\x04 this is not a workbook", "not a readable XLSX"),
-    ("x.csv", b"\x00\x01\x02binary", "not a text CSV"),
-    ("x.exe", b"MZ\x90\x00", "Upload a .csv or .xlsx"),
-    ("x.csv", b"", "empty"),
-    ("x.csv", b"colour,flavour\nred,sweet\n", "No column"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("x.xlsx", b"PK\x03\x04 this is not a workbook", "not a readable XLSX"),
+        ("x.csv", b"\x00\x01\x02binary", "not a text CSV"),
+        ("x.exe", b"MZ\x90\x00", "Upload a .csv or .xlsx"),
+        ("x.csv", b"", "empty"),
+        ("x.csv", b"colour,flavour\nred,sweet\n", "No column"),
+    ],
+)
 def test_malformed_files(client, token_for, db, name, data, message):
     resp = _upload(client, token_for(), "devices", name, data)
     assert resp.status_code == 422 and message in resp.json["error"]["message"]
@@ -151,7 +204,7 @@ def test_export_neutralises_formulas_csv_and_xlsx(client, token_for, create_devi
     tok = token_for("viewer")
     text = client.get("/api/v1/exports/devices", headers=bearer(tok)).data.decode("utf-8-sig")
     row = list(csv.DictReader(io.StringIO(text)))[0]
-    assert row["notes"] == "'=HYPERLINK(\"http://evil.example\",\"click\")" and row["model"] == "'+cmd"
+    assert row["notes"] == '\'=HYPERLINK("http://evil.example","click")' and row["model"] == "'+cmd"
     data = client.get("/api/v1/exports/devices?format=xlsx", headers=bearer(tok)).data
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     header = [c.value for c in sheet[1]]
@@ -166,7 +219,8 @@ def test_export_round_trips_through_import(client, token_for, db, create_device,
     resp = _upload(client, tok, "devices", "export.xlsx", data, dry_run=1)
     errors = resp.json["report"]["errors"]
     assert [(e["column"], e["message"]) for e in errors] == [
-        ("asset_tag", "Asset tag RT-1 is already registered.")]
+        ("asset_tag", "Asset tag RT-1 is already registered.")
+    ]
 
 
 def test_cli_import_progress_and_exit_codes(runner, db, district, tmp_path):
