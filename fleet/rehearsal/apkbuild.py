@@ -98,7 +98,8 @@ def build_apk(workdir: Path, *, package: str = "com.dhis2", version_code: int = 
     (workdir / "AndroidManifest.xml").write_text(
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<manifest xmlns:android="{ANDROID_NS}" package={quoteattr(package)} '
-        f'android:versionCode="{int(version_code)}" android:versionName={quoteattr(version_name)}>\n'
+        f'android:versionCode="{int(version_code)}" '
+        f'android:versionName={quoteattr(version_name)}>\n'
         f'  <uses-sdk android:minSdkVersion="{int(min_sdk)}" '
         f'android:targetSdkVersion="{int(target_sdk)}"/>\n{perms}'
         '  <application android:label="Capture (rehearsal build)" android:hasCode="false"/>\n'

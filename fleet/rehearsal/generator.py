@@ -101,6 +101,22 @@ class Campaign:
         return [u for u in self.org_units if u.level == 3]
 
 
+#: Sierra Leone mobile prefixes (ITU numbering plan for +232): numbers the validator accepts.
+_MOBILE_PREFIXES = ("76", "77", "78", "79", "88", "99", "30", "33", "34", "75")
+
+
+def _msisdns(rng: random.Random, count: int) -> list[str]:
+    """``count`` distinct E.164 mobile numbers ``+232PPNNNNNN``."""
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < count:
+        number = f"+232{rng.choice(_MOBILE_PREFIXES)}{rng.randint(0, 999_999):06d}"
+        if number not in seen:
+            seen.add(number)
+            out.append(number)
+    return out
+
+
 def _place_name(rng: random.Random, used: set[str]) -> str:
     while True:
         name = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
@@ -146,7 +162,7 @@ def generate(directory: Path, *, seed: int, sizes: dict, phones: list | None = N
     # -- holders ------------------------------------------------------------------------------
     camp.holders_csv = directory / "holders.csv"
     n_pilot = max(len(phones or ()) * 2, 10)
-    msisdns = rng.sample(range(10_000_000, 99_999_999), sizes["holders"] + 2 * sizes["devices"])
+    msisdns = _msisdns(rng, sizes["holders"] + sizes["devices"])
     with camp.holders_csv.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["Full name", "Function", "Phone number", "Facility", "DHIS2 username",
@@ -158,7 +174,7 @@ def generate(directory: Path, *, seed: int, sizes: dict, phones: list | None = N
             name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)} {i + 1:04d}"
             role = "Supervisor" if i % 10 == 9 else rng.choice(("CHW", "Vaccinator"))
             teis = int(min(15000, max(200, rng.lognormvariate(7.6, 0.8))))
-            w.writerow([name, role, f"+232{msisdns[i]}", fac.name, f"cw{i + 1:04d}", teis,
+            w.writerow([name, role, msisdns[i], fac.name, f"cw{i + 1:04d}", teis,
                         rng.choice((2, 3, 4, 6)), rng.randint(6, 18), rng.randint(1, 12),
                         rng.randint(1, 8), rng.randint(1, 4), rng.randint(10, 80),
                         rng.choice((50, 200, 900, 2500))])
@@ -225,7 +241,7 @@ def generate(directory: Path, *, seed: int, sizes: dict, phones: list | None = N
             else:
                 iccid = luhn_complete(f"8923201{rng.randint(0, 10**11 - 1):011d}")
                 iccids.append(iccid)
-            w.writerow([iccid, f"+232{msisdns[sizes['holders'] + i]}", rng.choice(_CARRIERS),
+            w.writerow([iccid, msisdns[sizes["holders"] + i], rng.choice(_CARRIERS),
                         "2 GB / 30 days", f"2027-{rng.randint(1, 12):02d}-28",
                         f"{rng.randint(0, 9999):04d}", f"{rng.randint(0, 10**8 - 1):08d}"])
             row_no += 1

@@ -14,6 +14,7 @@ with "needs <step>", never skipped silently. See ``docs/rehearsal.md``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -79,32 +80,38 @@ class Api:
 
     def __init__(self, base: str):
         self.base = base.rstrip("/")
-        self.session = requests.Session()
+        self.local = threading.local()
         self.tokens: dict[str, str] = {}
 
     def call(self, method: str, path: str, *, status: int | tuple[int, ...] = 200,
              as_user: str = "admin", **kw):
         headers = kw.pop("headers", {})
         headers["Authorization"] = f"Bearer {self.tokens[as_user]}"
-        resp = self.session.request(method, f"{self.base}/api/v1{path}", headers=headers,
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        resp = self.local.session.request(method, f"{self.base}/api/v1{path}", headers=headers,
                                     timeout=120, **kw)
         wanted = (status,) if isinstance(status, int) else status
         if resp.status_code not in wanted:
             raise StepFailed(f"{method} {path} as {as_user}: HTTP {resp.status_code} "
-                             f"(expected {wanted}): {resp.text[:300]}")
+                             f"(expected {wanted}): {resp.text.strip()[:300]}")
         ctype = resp.headers.get("Content-Type", "")
         return resp.json() if ctype.startswith("application/json") else resp
 
     def total(self, path: str, **params) -> int:
-        return self.call("GET", path, params={**params, "per_page": 1})["total"]
+        body = self.call("GET", path, params={**params, "per_page": 1})
+        return len(body) if isinstance(body, list) else body["meta"]["total"]
 
 
 class InProcessServer:
     """The Flask app served by werkzeug's threaded server on 127.0.0.1:<free port>."""
 
     def __init__(self, app):
+        import logging
+
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -189,7 +196,11 @@ class Rehearsal:
             except StepFailed as exc:
                 status, summary = "FAILED", str(exc)
             except Exception as exc:  # noqa: BLE001 - any crash is a FAILED step, with its reason
-                status, summary = "FAILED", f"{type(exc).__name__}: {exc}"
+                import traceback
+
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                status, summary = "FAILED", (f"{type(exc).__name__}: {exc} "
+                                             f"({Path(where.filename).name}:{where.lineno})")
         seconds = time.perf_counter() - start
         if status == "FAILED":
             self.failed.add(name)
@@ -199,7 +210,12 @@ class Rehearsal:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> list[StepResult]:
+        import logging
+
         self.work.mkdir(parents=True, exist_ok=True)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.WARNING)  # the served app's INFO lines would drown the steps
         try:
             self.step("instance", self.s_instance)
             self.step("generate", self.s_generate)
@@ -220,6 +236,7 @@ class Rehearsal:
             self.step("dhis2 publish", self.s_dhis2, ("apk release",))
         finally:
             self.stop()
+            root.setLevel(level)
         return self.results
 
     def stop(self) -> None:
@@ -235,18 +252,22 @@ class Rehearsal:
         self.fleet("init", env={"FLEET_ADMIN_PASSWORD": self.admin_password})
         self.server = InProcessServer(self.app).start()
         self.api = Api(self.server.url)
-        for user, role in (("amina", "logistics"), ("kofi", "admin")):
-            self.fleet("users", "create", user, "--role", role, "--password",
-                       self.passwords[user], "--name", f"{user.capitalize()} (rehearsal)")
-        for user in ("admin", "amina", "kofi"):
-            out = self.fleet("tokens", "issue", user, "--name", "rehearsal").stdout
-            self.api.tokens[user] = out.strip().splitlines()[-1].strip()
+        self.api.tokens["admin"] = self._token("admin")
         me = self.api.call("GET", "/me")
+        for user, role in (("amina", "logistics"), ("kofi", "admin")):
+            self.api.call("POST", "/users", status=201, json={
+                "username": user, "role": role, "password": self.passwords[user],
+                "display_name": f"{user.capitalize()} (rehearsal)"})
+            self.api.tokens[user] = self._token(user)
         expect(me.get("username") == "admin", f"/me answered {me}")
         devices, units = self.api.total("/devices"), self.api.total("/org-units")
         expect(devices == 0 and units == 0, f"instance not empty: {devices} devices, "
                f"{units} org units (rehearse needs an empty instance)")
         return f"empty instance, API at {self.server.url}, users admin, amina (logistics), kofi"
+
+    def _token(self, user: str) -> str:
+        out = self.fleet("tokens", "issue", user, "--name", "rehearsal").stdout
+        return out.strip().splitlines()[-1].strip()
 
     def s_generate(self) -> str:
         from fleet.provisioning.devsim import catalogue_profiles
@@ -260,13 +281,21 @@ class Rehearsal:
                 f"{c.sim_rows} SIM rows ({len(c.duplicate_sim_rows)} duplicate ICCIDs)")
 
     def s_org_units(self) -> str:
+        from concurrent.futures import ThreadPoolExecutor
+
         c = self.campaign
-        for unit in c.org_units:
+
+        def create(unit) -> tuple[str, int]:
             body = {"name": unit.name, "code": unit.code, "level": unit.level}
             if unit.parent_code:
                 body["parent_id"] = self.org_ids[unit.parent_code]
-            self.org_ids[unit.code] = self.api.call("POST", "/org-units", json=body,
-                                                    status=201)["id"]
+            return unit.code, self.api.call("POST", "/org-units", json=body, status=201)["id"]
+
+        # level by level (parents first), four requests in flight within a level
+        with ThreadPoolExecutor(4) as pool:
+            for level in sorted({u.level for u in c.org_units}):
+                units = [u for u in c.org_units if u.level == level]
+                self.org_ids.update(pool.map(create, units))
         total = self.api.total("/org-units")
         expect(total == len(c.org_units), f"{total} org units, expected {len(c.org_units)}")
         return f"{total} org units created through POST /api/v1/org-units"
@@ -342,8 +371,9 @@ class Rehearsal:
         self.api.call("POST", "/apk/channels", status=201, json={
             "name": "pilot", "description": "Rehearsal pilot district", "is_default": True,
             "org_unit_ids": [pilot] if pilot else []})
-        rel = self.api.call("POST", f"/apk/releases/{rid}/release",
-                            json={"channel": "pilot", "note": "rehearsal"})
+        self.api.call("POST", f"/apk/releases/{rid}/release",
+                      json={"channel": "pilot", "note": "rehearsal"})
+        rel = self.api.call("GET", f"/apk/releases/{rid}")
         expect(rel["status"] == "released", f"status {rel['status']} after release")
         self.release = rel
         mb = built.path.stat().st_size / 1e6
@@ -401,11 +431,13 @@ class Rehearsal:
     def s_checkout(self) -> str:
         names = self.campaign.pilot_holder_names
         expect(len(names) >= len(self.phone_tags), "not enough pilot holders")
+        district = self.campaign.pilot_district.name
+        holders = {h["name"]: h["id"] for h in self.api.call(
+            "GET", "/holders", params={"district": district, "per_page": 500})["items"]}
         for tag, name in zip(self.phone_tags, names, strict=False):
-            found = self.api.call("GET", "/holders", params={"q": name})["items"]
-            expect(len(found) == 1, f"holder {name!r}: {len(found)} found")
-            self.api.call("POST", f"/devices/{tag}/checkout", as_user="amina",
-                          json={"holder_id": found[0]["id"], "condition": "new, boxed"})
+            expect(name in holders, f"holder {name!r} not listed in {district}")
+            self.api.call("POST", f"/devices/{tag}/checkout", as_user="amina", status=201,
+                          json={"holder_id": holders[name], "condition": "new, boxed"})
         assigned = self.api.total("/devices", status="assigned")
         expect(assigned == len(self.phone_tags), f"{assigned} assigned")
         return f"{assigned} phones checked out to pilot-district holders"
@@ -456,7 +488,10 @@ class Rehearsal:
 
     def s_compliance(self) -> str:
         proc = self.fleet("health", "check")
-        return proc.stdout.strip().splitlines()[-1]
+        last = proc.stdout.strip().splitlines()[-1]
+        total = self.api.total("/devices")
+        expect(last.startswith(f"{total} device"), f"'{last}', expected {total} devices")
+        return last
 
     def s_capacity(self) -> str:
         out = self.work / "capacity-report.csv"
@@ -472,8 +507,11 @@ class Rehearsal:
         if not self.opt.dhis2_url:
             return "NOT RUN: no --dhis2-url given (nothing to publish to)"
         url = self.opt.dhis2_url.rstrip("/")
-        env = {"FLEET_DHIS2_TOKEN": self.opt.dhis2_token or "",
-               "FLEET_PUBLIC_URL": os.environ.get("FLEET_PUBLIC_URL", self.server.url)}
+        # The phones download from fleet's public https address: FLEET_PUBLIC_URL, else where
+        # ``fleet serve`` serves this instance by default.
+        public = os.environ.get("FLEET_PUBLIC_URL") or \
+            f"https://127.0.0.1:{os.environ.get('FLEET_PORT', '8443')}"
+        env = {"FLEET_DHIS2_TOKEN": self.opt.dhis2_token or "", "FLEET_PUBLIC_URL": public}
         self.fleet("dhis2", "servers", "add", "rehearsal", "--url", url, "--default",
                    "--user", "admin", env=env)
         self.fleet("dhis2", "publish-apks", "--user", "admin", env=env)
@@ -482,8 +520,16 @@ class Rehearsal:
                             timeout=30)
         expect(resp.status_code == 200, f"DHIS2 latestVersion: HTTP {resp.status_code}")
         latest = resp.json()
-        expect(latest.get("version") == self.release.get("version_name"),
-               f"DHIS2 latestVersion {latest}, released {self.release.get('version_name')}")
-        expect(f"/apk/{self.release['sha256']}" in latest.get("downloadURL", ""),
-               f"downloadURL {latest.get('downloadURL')} is not fleet's")
+        expect(latest.get("version") == self.release.get("versionName"),
+               f"DHIS2 latestVersion {latest.get('version')}, released "
+               f"{self.release.get('versionName')}")
+        link = latest.get("downloadURL", "")
+        # (the link carries the channel's download token: never print it)
+        expect(link.startswith(f"{public.rstrip('/')}/apk/{self.release['sha256']}"),
+               f"downloadURL {link.split('?')[0]} is not fleet's release")
+        # the published link (its channel token included) downloads the vetted bytes
+        got = requests.get(self.server.url + link[len(public.rstrip("/")):], timeout=120)
+        expect(got.status_code == 200, f"downloadURL answered HTTP {got.status_code}")
+        digest = hashlib.sha256(got.content).hexdigest()
+        expect(digest == self.release["sha256"], "downloaded bytes differ from the release")
         return f"APK_DISTRIBUTION/latestVersion = {latest['version']} at {url}"
