@@ -113,12 +113,13 @@ def run_fleet(args: list[str], env: dict, timeout: float = 180) -> subprocess.Co
 
 
 class Process:
-    """A fleet command in a subprocess of its own session; output to ``log``."""
+    """A fleet command in a subprocess of its own session; output to ``log``. ``wrap`` is
+    a command prefix (``unshare ... sh -c '... exec "$0" "$@"'``)."""
 
-    def __init__(self, args: list[str], env: dict, log: Path):
+    def __init__(self, args: list[str], env: dict, log: Path, *, wrap: list[str] = ()):
         self.args, self.log = args, log
         self._fh = open(log, "w")
-        self.proc = subprocess.Popen([FLEET, *args], env=env, stdout=self._fh,
+        self.proc = subprocess.Popen([*wrap, FLEET, *args], env=env, stdout=self._fh,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -151,10 +152,11 @@ class Process:
 class AppProcess(Process):
     """``fleet serve --no-tls --no-init --workers 1`` on a free loopback port."""
 
-    def __init__(self, env: dict, log: Path, *, port: int | None = None, wait: bool = True):
+    def __init__(self, env: dict, log: Path, *, port: int | None = None, wait: bool = True,
+                 wrap: list[str] = ()):
         self.port = port or free_port()
         super().__init__(["serve", "--no-tls", "--no-init", "--host", "127.0.0.1", "--port",
-                          str(self.port), "--workers", "1"], env, log)
+                          str(self.port), "--workers", "1"], env, log, wrap=wrap)
         self.base = f"http://127.0.0.1:{self.port}"
         if wait:
             self.wait_ready()
@@ -300,7 +302,10 @@ class Https:
             resp = conn.getresponse()
             data = resp.read()
             for name, value in resp.getheaders():
-                if name.lower() == "set-cookie":
+                # a script with a token keeps no cookies (a session cookie without a login,
+                # e.g. from an HTML error page, makes Flask-Login's "strong" session
+                # protection refuse the token: see the report of issue 9)
+                if name.lower() == "set-cookie" and not (auth and self.token):
                     cookie = value.split(";", 1)[0]
                     k, _, v = cookie.partition("=")
                     self.cookies[k.strip()] = v.strip()
