@@ -67,8 +67,9 @@ def rehearse(seed, fast, phones, holders, devices, apk_mb, dhis2_url, dhis2_toke
     for r in not_run:
         click.echo(f"  not run {r.name}: {r.summary}")
     click.echo(f"files: {opts.workdir}")
-    click.echo("browse it: fleet serve (same FLEET_* environment), then log in as "
-               f"'admin' with password {rehearsal.admin_password}")
+    if rehearsal.admin_created:
+        click.echo("browse it: fleet serve (same FLEET_* environment), then log in as "
+                   f"'admin' with password {rehearsal.admin_password}")
     raise SystemExit(1 if failed else 0)
 
 

@@ -160,7 +160,9 @@ class Rehearsal:
         self.failed: set[str] = set()
         self.admin_password = secrets.token_urlsafe(12)
         self.passwords = {"amina": secrets.token_urlsafe(12), "kofi": secrets.token_urlsafe(12)}
+        self.admin_created = False
         self.campaign: Campaign | None = None
+        self.profiles: list = []
         self.server: InProcessServer | None = None
         self.api: Api | None = None
         self.adb: AdbServer | None = None
@@ -249,7 +251,10 @@ class Rehearsal:
 
     # -- steps --------------------------------------------------------------------------------
     def s_instance(self) -> str:
-        self.fleet("init", env={"FLEET_ADMIN_PASSWORD": self.admin_password})
+        out = self.fleet("init", env={"FLEET_ADMIN_PASSWORD": self.admin_password}).stdout
+        expect("first admin created" in out, "instance not empty: its admin account exists "
+               "already (rehearse needs an empty instance: a new FLEET_DATA_DIR or database)")
+        self.admin_created = True
         self.server = InProcessServer(self.app).start()
         self.api = Api(self.server.url)
         self.api.tokens["admin"] = self._token("admin")
