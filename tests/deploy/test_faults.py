@@ -42,29 +42,35 @@ pytestmark = [pytest.mark.slow, pytest.mark.db]
 
 
 class Instance:
-    """An initialised fleet (database + data dir) with API tokens for two admins."""
+    """A fleet instance (database + data dir) set up in this process as ``fleet init`` would
+    (migrations, two admins with API tokens), for ``fleet serve`` subprocesses."""
 
     def __init__(self, root: Path, url: str):
         self.root, self.url = root, url
         self.data_dir = root / "data"
-        self.env = fleet_env(self.data_dir, url, SECRET_KEY=secrets.token_hex(32),
-                             ENCRYPTION_KEY=Fernet.generate_key().decode(),
-                             SCHEDULER_IN_SERVER=False, ADMIN_PASSWORD=PASSWORD,
-                             RATELIMIT_ENABLED=False)
-        out = run_fleet(["init"], self.env)
-        assert out.returncode == 0, out.stderr
-        self.token = self._token("admin")
-        env = dict(self.env, FLEET_NEW_USER_PASSWORD=PASSWORD)
-        out = subprocess.run([FLEET, "users", "create", "approver", "--role", "admin"], env=env,
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        self.approver_token = self._token("approver")
-        self._n = 0
+        config = {"SECRET_KEY": secrets.token_hex(32),
+                  "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                  "SCHEDULER_IN_SERVER": False, "RATELIMIT_ENABLED": False}
+        self.env = fleet_env(self.data_dir, url, **config)
+        from fleet_testing import make_test_app
 
-    def _token(self, username: str) -> str:
-        out = run_fleet(["tokens", "issue", username, "--name", "faults"], self.env)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip().splitlines()[-1]
+        from fleet.auth.operations import create_user, issue_token
+        from fleet.cli import upgrade_database
+        from fleet.extensions import db
+
+        app = make_test_app(self.data_dir, url, **config)
+        with app.app_context():
+            upgrade_database()
+            tokens = []
+            for name in ("admin", "approver"):
+                user = create_user(name, PASSWORD, "admin", actor=None)
+                db.session.flush()
+                tokens.append(issue_token(user, "faults", actor=None)[1])
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+        self.token, self.approver_token = tokens
+        self._n = 0
 
     def serve(self, **config) -> AppProcess:
         self._n += 1
@@ -78,7 +84,6 @@ class Instance:
 
     def count(self, table: str) -> int:
         return query(self.url, f"SELECT count(*) FROM {table}")[0][0]
-
 
 @pytest.fixture()
 def instance(tmp_path):
