@@ -479,11 +479,15 @@ class Rehearsal:
 
     def s_health(self) -> str:
         proc = self.fleet("health", "pull", "--station", "rehearsal-hub")
-        without = [t for t in self.phone_tags
-                   if not self._health_items(self.api.call("GET", f"/devices/{t}/health"))]
-        expect(not without, f"no health report for {without[:5]}")
+        want = self.release.get("versionCode")
+        for tag in self.phone_tags:
+            reports = self._health_items(self.api.call("GET", f"/devices/{tag}/health"))
+            expect(reports, f"no health report for {tag}")
+            got = {r.get("capture_version_code") for r in reports}
+            expect(want in got, f"{tag}: health reports Capture versionCode {got}, "
+                   f"provisioned {want}")
         last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        return f"{len(self.phone_tags)} phones reported health; {last}"
+        return (f"{len(self.phone_tags)} phones report Capture versionCode {want}; {last}")
 
     @staticmethod
     def _health_items(body) -> list:
@@ -500,13 +504,18 @@ class Rehearsal:
 
     def s_capacity(self) -> str:
         out = self.work / "capacity-report.csv"
-        proc = self.fleet("capacity", "report", "--out", out)
+        self.fleet("capacity", "report", "--out", out)
         rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
         expect(len(rows) == len(self.phone_tags),
                f"{len(rows)} rows in the capacity report, expected {len(self.phone_tags)}")
-        api = self.api.call("GET", "/capacity/report")
-        first = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
-        return f"{len(rows)} devices judged; {first} (API keys: {', '.join(list(api)[:4])})"
+        totals = self.api.call("GET", "/capacity/report")["totals"]
+        expect(totals["devices"] == len(rows),
+               f"API report judges {totals['devices']} devices, the CLI export {len(rows)}")
+        procure = self.api.call("GET", "/capacity/report")["procurement"]
+        buy = ", ".join(f"{p['phones']} x {p['ram_mb']} MB" for p in procure) or "nothing"
+        return (f"{len(rows)} devices judged (CLI and API agree): ok {totals.get('ok', 0)}, "
+                f"marginal {totals.get('marginal', 0)}, insufficient "
+                f"{totals.get('insufficient', 0)}, at risk {totals['at_risk']}; to procure: {buy}")
 
     def s_dhis2(self) -> str:
         if not self.opt.dhis2_url:
