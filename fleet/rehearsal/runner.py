@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,8 +199,6 @@ class Rehearsal:
             except StepFailed as exc:
                 status, summary = "FAILED", str(exc)
             except Exception as exc:  # noqa: BLE001 - any crash is a FAILED step, with its reason
-                import traceback
-
                 where = traceback.extract_tb(exc.__traceback__)[-1]
                 status, summary = "FAILED", (f"{type(exc).__name__}: {exc} "
                                              f"({Path(where.filename).name}:{where.lineno})")
