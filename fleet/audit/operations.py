@@ -76,7 +76,8 @@ def record(
         action=action,
         entity_type=entity.__tablename__,
         entity_id=",".join(str(p) for p in pk) if pk else "",
-        entity_label=label if label is not None else str(getattr(entity, "audit_label", "")),
+        entity_label=(label if label is not None
+                      else str(getattr(entity, "audit_label", "")))[:200],  # String(200)
         before=before,
         after=after,
     )
