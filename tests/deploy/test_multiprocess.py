@@ -30,8 +30,8 @@ from fleet_testing import make_imei
 pytestmark = pytest.mark.slow
 
 #: Jobs the scheduler runs in the test, every JOB_SECONDS seconds, for RUN_FOR seconds.
-JOB_SECONDS = 3
-RUN_FOR = 11
+JOB_SECONDS = 4
+RUN_FOR = 17
 JOBS = ("health_pull", "stale_devices", "sim_bundles_expiring", "agreements_stuck", "backup")
 
 
@@ -171,9 +171,10 @@ def test_two_app_processes_behind_nginx_with_postgresql_and_one_scheduler(tmp_pa
         last_slot = int(round(sched_ended / JOB_SECONDS))
         for job_id, runs in by_job.items():
             slots = [r[0] for r in runs]
-            assert len(slots) >= 2, (job_id, runs)
-            # once per slot, every slot between the first and the last (no gap, no double)
-            assert slots == list(range(slots[0], slots[0] + len(slots))), (job_id, slots)
+            # at most once per slot, in several slots of the scheduler's lifetime. (A run that
+            # waits more than half an interval behind the others on a loaded machine is
+            # skipped by APScheduler as "missed", so a slot may have no run; never two.)
+            assert len(set(slots)) == len(slots) >= 2, (job_id, runs)
             assert first_slot <= slots[0] and slots[-1] <= last_slot, (job_id, slots)
             for slot, outcome, host, message in runs:
                 assert outcome == "success", (job_id, slot, message)
