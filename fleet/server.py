@@ -106,6 +106,9 @@ def run_gunicorn(
             )
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-")
+            # No query string, no Referer: phones send download tokens as ?token= (security.md)
+            self.cfg.set("access_log_format",
+                         '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(L)s')
             if certfile:
                 self.cfg.set("certfile", str(certfile))
                 self.cfg.set("keyfile", str(keyfile))
