@@ -100,6 +100,9 @@ def _fresh_identity():
     CLI pushing one context) must not carry one caller's login into the next request."""
     g.pop("_login_user", None)
     g.pop("auth_via_token", None)
+    from fleet.auth.access import resolve_bearer_token
+
+    resolve_bearer_token(request)
 
 
 def init_app(app: Flask) -> None:

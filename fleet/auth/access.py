@@ -19,15 +19,17 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-@login_manager.request_loader
-def _load_user_from_token(req) -> User | None:
+def resolve_bearer_token(req) -> None:
+    """before_request: a request carrying ``Authorization: Bearer <token>`` is that token's
+    user, or anonymous when the token is unknown, expired or revoked; its cookies play no
+    part. (Left to Flask-Login, a cookie session without a login in it, e.g. one that only
+    holds a CSRF token, would fail "strong" session protection and hide a valid token.)"""
     header = req.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = user_for_token(header[7:].strip())
-        if user is not None:
-            g.auth_via_token = True
-        return user
-    return None
+    if not header.startswith("Bearer "):
+        return
+    user = user_for_token(header[7:].strip())
+    g._login_user = user if user is not None else login_manager.anonymous_user()
+    g.auth_via_token = user is not None
 
 
 def save_token_use(response):

@@ -261,3 +261,24 @@ def test_token_last_used_recorded_on_reads(client, token_for, db):
     db.session.expire_all()
     row = db.session.scalar(select(ApiToken).order_by(ApiToken.id.desc()))
     assert row.last_used_at is not None
+
+
+def test_bearer_token_wins_over_a_cookie_session_without_login(strict_app):
+    """A script whose HTTP client kept a cookie from an HTML page still authenticates by its
+    token (strong session protection must not hide the token)."""
+    from fleet.auth.operations import issue_token
+    from fleet.auth.models import User
+    from fleet.extensions import db as _db
+    from sqlalchemy import select
+
+    with strict_app.app_context():
+        boss = _db.session.scalar(select(User).where(User.username == "boss"))
+        _tok, plain = issue_token(boss, "script", actor=None)
+        _db.session.commit()
+    c = strict_app.test_client()
+    base = "https://localhost"
+    c.get("/auth/login", base_url=base)  # sets a session cookie holding only a CSRF token
+    assert c.get_cookie("session", domain="localhost") is not None
+    resp = c.get("/api/v1/me", base_url=base, headers=bearer(plain))
+    assert resp.status_code == 200 and resp.json["username"] == "boss"
+    assert c.get("/api/v1/me", base_url=base, headers=bearer("flt_nope")).status_code == 401
