@@ -50,3 +50,29 @@ def load_form(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
 def field_errors(exc: FleetError) -> dict:
     """A domain error's fields as the {field: [messages]} the form templates show."""
     return {k: [str(v)] for k, v in exc.fields.items()}
+
+
+def submit_form(schema: ma.Schema, form: dict, operation, *, error_field: str | None = None):
+    """Validate ``form`` with ``schema``, run ``operation(data)`` and commit.
+
+    Returns ``(result, {})`` on success, or ``(None, {field: [messages]})`` after rolling back
+    and flashing the domain error. ``error_field`` names the field that shows a domain error
+    that names none."""
+    from flask import flash
+
+    from fleet.extensions import db
+
+    data, errors = load_form(schema, form)
+    if data is None:
+        return None, errors
+    try:
+        result = operation(data)
+    except FleetError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        errors = field_errors(exc)
+        if not errors and error_field:
+            errors = {error_field: [str(exc.message)]}
+        return None, errors
+    db.session.commit()
+    return result, {}

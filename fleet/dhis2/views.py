@@ -23,6 +23,7 @@ from fleet.errors import FleetError
 from fleet.extensions import db
 from fleet.forms import field_errors as _errors_of
 from fleet.forms import load_form as _load
+from fleet.forms import submit_form
 
 bp = Blueprint("dhis2", __name__, url_prefix="/dhis2")
 
@@ -176,18 +177,12 @@ def profiles():
         if not current_user.can("dhis2:publish"):
             abort(403)
         form = _profile_form()
-        data, errors = _load(SettingsProfileArgs(), form)
-        if data is not None:
-            try:
-                row = ops.create_settings_profile(data, actor=actor())
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc) or {"name": [str(exc.message)]}
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("Profile %(n)s created.", n=row.name), "success")
-                return redirect(url_for("dhis2.profile", ref=row.id))
+        row, errors = submit_form(
+            SettingsProfileArgs(), form,
+            lambda d: ops.create_settings_profile(d, actor=actor()), error_field="name")
+        if row is not None:
+            flash(_("Profile %(n)s created.", n=row.name), "success")
+            return redirect(url_for("dhis2.profile", ref=row.id))
     return render_template("dhis2/profiles.html", profiles=ops.list_profiles(), form=form,
                            errors=errors, **_profile_ctx()), (422 if errors else 200)
 

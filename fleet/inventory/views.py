@@ -12,9 +12,9 @@ from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
 from fleet.errors import FleetError
 from fleet.extensions import db
-from fleet.forms import field_errors as _errors_of
 from fleet.forms import form_data as _form_data
 from fleet.forms import load_form as _load
+from fleet.forms import submit_form
 from fleet.inventory import exports, imports, queries
 from fleet.inventory import operations as ops
 from fleet.inventory.models import (
@@ -91,18 +91,12 @@ def new_device():
     form, errors = {}, {}
     if request.method == "POST":
         form = _form_data()
-        data, errors = _load(DeviceCreateArgs(), form)
-        if data is not None:
-            try:
-                device = ops.register_device(data, actor=actor())
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc) or {"asset_tag": [str(exc.message)]}
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("Device %(t)s registered.", t=device.asset_tag), "success")
-                return redirect(url_for("inventory.device", tag=device.asset_tag))
+        device, errors = submit_form(
+            DeviceCreateArgs(), form, lambda d: ops.register_device(d, actor=actor()),
+            error_field="asset_tag")
+        if device is not None:
+            flash(_("Device %(t)s registered.", t=device.asset_tag), "success")
+            return redirect(url_for("inventory.device", tag=device.asset_tag))
     return render_template(
         "inventory/device_form.html", form=form, errors=errors, device=None, **_common()
     ), (422 if errors else 200)
@@ -137,18 +131,11 @@ def edit_device(tag):
     form["org_unit_id"] = dev.org_unit_id
     if request.method == "POST":
         form = _form_data()
-        data, errors = _load(DeviceUpdateArgs(partial=True), form)
-        if data is not None:
-            try:
-                ops.update_device(dev, data, actor=actor())
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc)
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("Device %(t)s saved.", t=dev.asset_tag), "success")
-                return redirect(url_for("inventory.device", tag=dev.asset_tag))
+        saved, errors = submit_form(DeviceUpdateArgs(partial=True), form,
+                                    lambda d: ops.update_device(dev, d, actor=actor()))
+        if saved is not None:
+            flash(_("Device %(t)s saved.", t=dev.asset_tag), "success")
+            return redirect(url_for("inventory.device", tag=dev.asset_tag))
     return render_template(
         "inventory/device_form.html", form=form, errors=errors, device=dev, **_common()
     ), (422 if errors else 200)
@@ -278,18 +265,11 @@ def new_sim():
     if request.method == "POST":
         form = _form_data()
         form["glued_in"] = "glued_in" in request.form
-        data, errors = _load(SimCreateArgs(), form)
-        if data is not None:
-            try:
-                sim = ops.register_sim(data, actor=actor())
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc)
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("SIM %(s)s registered.", s=sim.iccid), "success")
-                return redirect(url_for("inventory.sim", iccid=sim.iccid))
+        sim, errors = submit_form(SimCreateArgs(), form,
+                                  lambda d: ops.register_sim(d, actor=actor()))
+        if sim is not None:
+            flash(_("SIM %(s)s registered.", s=sim.iccid), "success")
+            return redirect(url_for("inventory.sim", iccid=sim.iccid))
     return render_template("inventory/sim_form.html", form=form, errors=errors, **_common()), (
         422 if errors else 200
     )
@@ -335,22 +315,13 @@ def edit_holder(holder_id=None):
         if holder:
             form["active"] = "active" in request.form
         schema = HolderUpdateArgs(partial=True) if holder else HolderCreateArgs()
-        data, errors = _load(schema, form)
-        if data is not None:
-            try:
-                holder = (
-                    ops.update_holder(holder, data, actor=actor())
-                    if holder
-                    else ops.create_holder(data, actor=actor())
-                )
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc)
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("Holder %(h)s saved.", h=holder.name), "success")
-                return redirect(url_for("inventory.holder", holder_id=holder.id))
+        existing = holder
+        saved, errors = submit_form(schema, form, lambda d: (
+            ops.update_holder(existing, d, actor=actor()) if existing
+            else ops.create_holder(d, actor=actor())))
+        if saved is not None:
+            flash(_("Holder %(h)s saved.", h=saved.name), "success")
+            return redirect(url_for("inventory.holder", holder_id=saved.id))
     return render_template(
         "inventory/holder_form.html", form=form, errors=errors, holder=holder, **_common()
     ), (422 if errors else 200)
@@ -379,18 +350,11 @@ def org_units():
         if not current_user.can("inventory:write"):
             abort(403)
         form = _form_data()
-        data, errors = _load(OrgUnitCreateArgs(), form)
-        if data is not None:
-            try:
-                unit = ops.create_org_unit(data, actor=actor())
-            except FleetError as exc:
-                db.session.rollback()
-                errors = _errors_of(exc)
-                flash(str(exc.message), "error")
-            else:
-                db.session.commit()
-                flash(_("Org unit %(n)s added.", n=unit.name), "success")
-                return redirect(url_for("inventory.org_units"))
+        unit, errors = submit_form(OrgUnitCreateArgs(), form,
+                                   lambda d: ops.create_org_unit(d, actor=actor()))
+        if unit is not None:
+            flash(_("Org unit %(n)s added.", n=unit.name), "success")
+            return redirect(url_for("inventory.org_units"))
     return render_template(
         "inventory/org_units.html", units=queries.org_unit_tree(), form=form, errors=errors
     ), (422 if errors else 200)
