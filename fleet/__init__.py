@@ -91,6 +91,10 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # The Limiter object is module-global; its on/off switch follows the app serving the
+    # request (a process that builds several apps, as the tests do, must not share it).
+    app.before_request(lambda: setattr(limiter, "enabled",
+                                       bool(app.config.get("RATELIMIT_ENABLED", True))))
     limiter.init_app(app)  # before CSRF: every login attempt counts, token or not
     csrf.init_app(app)
     from fleet.i18n import select_locale, select_timezone
