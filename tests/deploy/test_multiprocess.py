@@ -27,12 +27,14 @@ from deploy_live import (
 )
 from fleet_testing import make_imei
 
+from fleet.jobs import JOBS as JOB_REGISTRY  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 #: Jobs the scheduler runs in the test, every JOB_SECONDS seconds, for RUN_FOR seconds.
 JOB_SECONDS = 4
 RUN_FOR = 17
-JOBS = ("health_pull", "stale_devices", "sim_bundles_expiring", "agreements_stuck", "backup")
+JOBS = tuple(JOB_REGISTRY)  # every registered job, each run at JOB_SECONDS
 
 
 def _requests(log_text: str) -> list[str]:
