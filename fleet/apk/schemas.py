@@ -6,11 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from fleet.apk.models import RELEASE_STATUSES
-
-
-class _Input(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
+from fleet.forms import StrictSchema as _Input
 
 
 class CheckSchema(ma.Schema):
