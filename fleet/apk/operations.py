@@ -409,6 +409,21 @@ def create_holder_group(name: str, holder_ids: list[int], *, actor) -> HolderGro
     return group
 
 
+def set_holder_group_members(group: HolderGroup, holder_ids: list[int], *,
+                             actor) -> HolderGroup:
+    """Replace the members of ``group`` with the holders ``holder_ids`` (ids of ``holder``);
+    audited with the before and after member ids. Channels scoped to the group serve the new
+    members from their next update check.
+
+    Raises InvalidInput naming an unknown holder id."""
+    before = sorted(h.id for h in group.holders)
+    group.holders = [_holder(i) for i in dict.fromkeys(holder_ids or [])]
+    db.session.flush()
+    record(actor, "holder_group.members", group, before={"holders": before},
+           after={"holders": sorted(h.id for h in group.holders)})
+    return group
+
+
 def _holder(holder_id: int) -> Holder:
     holder = db.session.get(Holder, holder_id)
     if holder is None:

@@ -25,7 +25,7 @@ from fleet.apk.models import (
 from fleet.apk.uploads import detached_actor
 from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
-from fleet.errors import FleetError
+from fleet.errors import FleetError, InvalidInput
 from fleet.extensions import db
 from fleet.inventory import queries as inventory_queries
 
@@ -144,8 +144,8 @@ def channels():
                 "is_test": bool(form.get("is_test")), "is_default": bool(form.get("is_default")),
                 "dhis2_user_groups": [u for u in form.get("dhis2_user_groups", "").split()
                                       if u],
-                "org_unit_ids": [int(v) for v in form.getlist("org_unit_ids") if v],
-                "holder_group_ids": [int(v) for v in form.getlist("holder_group_ids") if v],
+                "org_unit_ids": _form_ids("org_unit_ids"),
+                "holder_group_ids": _form_ids("holder_group_ids"),
             }, actor=actor())
             db.session.commit()
             return redirect(url_for("apk.channel", channel_id=channel.id))
@@ -267,3 +267,94 @@ def install(channel):
         if rel is not None:
             items.append(rel)
     return render_template("apk/install.html", channel=chan, releases=items, token=plain)
+
+
+# ---- holder groups and signer pins ---------------------------------------------------------
+
+def _form_ids(field: str) -> list[int]:
+    """The integer ids posted in the form list ``field``; InvalidInput naming the field for a
+    value that is not a positive integer."""
+    ids = []
+    for value in request.form.getlist(field):
+        if not value:
+            continue
+        if not value.isdigit() or not 1 <= int(value) <= 2**31 - 1:  # PostgreSQL integer
+            raise InvalidInput(_("Not an id: %(v)s", v=value[:20]), fields={field: _("Not an id.")})
+        ids.append(int(value))
+    return ids
+
+
+@bp.route("/apk/holder-groups", methods=["GET", "POST"])
+@require("read")
+def holder_groups():
+    """Holder groups (channels can be scoped to them): list, and a create form for approvers."""
+    if request.method == "POST":
+        if not current_user.can("apk:approve"):
+            abort(403)
+        try:
+            group = ops.create_holder_group(request.form.get("name", ""), [], actor=actor())
+            db.session.commit()
+            return redirect(url_for("apk.holder_group", group_id=group.id))
+        except FleetError as exc:
+            _fail(exc)
+    groups = db.session.scalars(select(HolderGroup).order_by(HolderGroup.name)).all()
+    return render_template("apk/holder_groups.html", groups=groups)
+
+
+@bp.route("/apk/holder-groups/<int:group_id>", methods=["GET", "POST"])
+@require("read")
+def holder_group(group_id):
+    """One holder group: its members (approvers remove them) and a holder search (``q``,
+    ``district``) whose results approvers add."""
+    if request.method == "POST" and not current_user.can("apk:approve"):
+        abort(403)
+    group = db.get_or_404(HolderGroup, group_id)
+    if request.method == "POST":
+        try:
+            members = [h.id for h in group.holders]
+            if request.form.get("action") == "add":
+                members += _form_ids("add_ids")
+            else:
+                removed = set(_form_ids("remove_ids"))
+                members = [i for i in members if i not in removed]
+            ops.set_holder_group_members(group, members, actor=actor())
+            db.session.commit()
+            flash(_("Done."), "success")
+        except FleetError as exc:
+            _fail(exc)
+        return redirect(url_for("apk.holder_group", group_id=group_id,
+                                q=request.args.get("q", ""),
+                                district=request.args.get("district", "")))
+    q, district = request.args.get("q", "").strip(), request.args.get("district", "")
+    candidates = None
+    if q or district:
+        member_ids = {h.id for h in group.holders}
+        stmt = inventory_queries.holder_query(q=q, district=district or None)
+        candidates = [h for h in db.session.scalars(stmt.limit(101)).all()
+                      if h.id not in member_ids]
+    channels = db.session.scalars(select(Channel).where(Channel.holder_groups.contains(group))
+                                  .order_by(Channel.name)).all()
+    return render_template("apk/holder_group.html", group=group, q=q, district=district,
+                           districts=inventory_queries.districts(), candidates=candidates,
+                           channels=channels)
+
+
+@bp.route("/apk/pins", methods=["GET", "POST"])
+@require("read")
+def pins():
+    """Signer certificate pins per package; admins re-pin a package to another signer with a
+    reason (audited): phones with the old signer's build refuse the new one."""
+    if request.method == "POST":
+        if not current_user.can("apk:repin"):
+            abort(403)
+        try:
+            ops.repin_signer(request.form.get("package", "").strip(),
+                             request.form.get("cert_sha256", ""),
+                             request.form.get("reason", ""), actor=actor())
+            db.session.commit()
+            flash(_("Done."), "success")
+            return redirect(url_for("apk.pins"))
+        except FleetError as exc:
+            _fail(exc)
+    rows = db.session.scalars(select(SignerPin).order_by(SignerPin.package)).all()
+    return render_template("apk/pins.html", pins=rows, form=request.form)
