@@ -61,12 +61,14 @@ class Repository:
         return env
 
 
-def build_repository(root: Path, apk: Path, *, devices: int = 0, device_tokens: int = 0
-                     ) -> Repository:
+def build_repository(root: Path, apk: Path, *, devices: int = 0, device_tokens: int = 0,
+                     database_url: str | None = None) -> Repository:
     """Upload ``apk`` as user "uploader", approve it as "approver" (four-eyes), release it to
     the default channel "production", issue a channel token, a revoked one and a token of
     another channel; register ``devices`` devices (for update-check load) and issue
-    ``device_tokens`` per-device tokens for the first of them. Commits."""
+    ``device_tokens`` per-device tokens for the first of them. Commits. The database is
+    ``database_url`` (an empty one, e.g. a fresh PostgreSQL database), else a SQLite file
+    under ``root``."""
     from fleet_testing import make_test_app
 
     from fleet.apk import operations as ops
@@ -76,7 +78,7 @@ def build_repository(root: Path, apk: Path, *, devices: int = 0, device_tokens: 
 
     root.mkdir(parents=True, exist_ok=True)
     data_dir = root / "data"
-    url = f"sqlite:///{root / 'fleet.sqlite3'}"
+    url = database_url or f"sqlite:///{root / 'fleet.sqlite3'}"
     app = make_test_app(data_dir, url)
     with app.app_context():
         upgrade_database()
