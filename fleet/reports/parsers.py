@@ -156,16 +156,36 @@ def parse_df(text: str | None, mount: str = "/data") -> dict:
 
 
 _PROP = re.compile(r"^\[([^\]]+)\]: \[(.*)\]\s*$")
+_PROP_OPEN = re.compile(r"^\[([^\]]+)\]: \[(.*)$")
+_PROP_MAX_LINES = 64
 
 
 def parse_getprop(text: str | None) -> dict[str, str]:
-    """Full ``getprop`` dump -> ``{key: value}``. Values spanning several lines (rare, some
-    vendor props) keep only their first line."""
+    """Full ``getprop`` dump -> ``{key: value}`` (both ``str``; an empty ``[]`` gives ``""``).
+
+    A value holding newlines is printed over several lines, the closing ``]`` on the last one
+    (``persist.sys.boot.reason.history`` on real phones: one ``reason,time`` per line); it is
+    returned joined with ``\\n``. A value left open (cut dump, or more than 64 lines) is
+    dropped rather than guessed. Lines that are not properties (shell prompt, echo) are
+    ignored."""
     props: dict[str, str] = {}
+    key: str | None = None
+    pending: list[str] = []
     for line in (text or "").splitlines():
         m = _PROP.match(line)
+        if key is not None and not m:
+            pending.append(line)
+            if line.rstrip().endswith("]"):
+                props[key] = "\n".join(pending).rstrip()[:-1]
+                key = None
+            elif len(pending) > _PROP_MAX_LINES:
+                key = None
+            continue
+        key = None
         if m:
             props[m.group(1)] = m.group(2)
+        elif opened := _PROP_OPEN.match(line):
+            key, pending = opened.group(1), [opened.group(2)]
     return props
 
 
@@ -183,7 +203,10 @@ def device_facts(props: dict[str, str]) -> dict:
 
     Falls back across the partition families Android 10+ adds (``ro.system.build.*``,
     ``ro.product.build.*``, ``ro.vendor.build.security_patch``) because some vendor builds (the
-    Xiaomi 12X dump in the fixtures) omit the plain ``ro.build.version.sdk`` line in excerpts.
+    Xiaomi 12X dump in the fixtures) omit the plain ``ro.build.version.sdk`` line in excerpts;
+    the maker and model fall back to ``ro.product.vendor.*`` (Android 9+) and to Android 8.x's
+    ``ro.vendor.product.*`` (the OPPO A5s dump). ``ro.vendor.build.version.*`` is never read:
+    the vendor image is often older than the system (Motorola edge 20: 11 under 13).
     ``crypto_state`` is ``ro.crypto.state``: ``encrypted``, ``unencrypted`` or ``unsupported``.
     """
     api = _first(props, "ro.build.version.sdk", "ro.system.build.version.sdk",
@@ -197,8 +220,10 @@ def device_facts(props: dict[str, str]) -> dict:
                                  "ro.vendor.build.security_patch"),
         "crypto_state": _first(props, "ro.crypto.state"),
         "manufacturer": _first(props, "ro.product.manufacturer",
-                               "ro.product.vendor.manufacturer"),
-        "model": _first(props, "ro.product.model", "ro.product.vendor.model"),
+                               "ro.product.vendor.manufacturer",
+                               "ro.vendor.product.manufacturer"),
+        "model": _first(props, "ro.product.model", "ro.product.vendor.model",
+                        "ro.vendor.product.model"),
         "serial": _first(props, "ro.serialno", "ro.boot.serialno"),
     }
 

@@ -152,3 +152,89 @@ def test_meminfo_without_memavailable():
     got = p.parse_meminfo("MemTotal:        1882764 kB\nMemFree:           51744 kB\n")
     assert got == {"ram_total_mb": 1838, "ram_available_mb": None}
     assert p.parse_meminfo("") == {"ram_total_mb": None, "ram_available_mb": None}
+
+
+# Real captures added for issue 8 (sources in fixtures/SOURCES.md). Expected values are read off
+# the fixture files by eye, not produced by running the parser.
+@pytest.mark.parametrize(("name", "expected"), [
+    ("getprop_android8_oppo_a5s.txt", {
+        "android_version": "8.1.0", "api_level": 27, "security_patch": "2021-03-05",
+        "crypto_state": "encrypted", "manufacturer": "OPPO", "model": "CPH1909",
+        "serial": "6c422cd0"}),
+    ("getprop_android10_oneplus_7pro.txt", {
+        "android_version": "10", "api_level": 29, "security_patch": "2020-07-01",
+        "crypto_state": "encrypted", "manufacturer": "OnePlus", "model": "GM1913",
+        "serial": "08b84184"}),
+    ("getprop_android13_motorola_edge20.txt", {
+        "android_version": "13", "api_level": 33, "security_patch": "2023-09-01",
+        "crypto_state": "encrypted", "manufacturer": "motorola", "model": "motorola edge 20",
+        "serial": "0074732151"}),
+    ("getprop_android13_infinix_x670.txt", {
+        "android_version": "13", "api_level": 33, "security_patch": "2024-02-05",
+        "crypto_state": "encrypted", "manufacturer": "INFINIX", "model": "Infinix X670",
+        "serial": "H814X67001234567"}),
+])
+def test_getprop_real_devices(fixture_text, name, expected):
+    assert p.device_facts(p.parse_getprop(fixture_text(f"real/{name}"))) == expected
+
+
+def test_getprop_real_vendor_image_older_than_system(fixture_text):
+    """Motorola edge 20 and Infinix X670 ship an Android 11/12 vendor image under Android 13:
+    the version is the system's, not ro.vendor.build.version.*."""
+    for name, vendor in (("getprop_android13_motorola_edge20.txt", "11"),
+                         ("getprop_android13_infinix_x670.txt", "12")):
+        props = p.parse_getprop(fixture_text(f"real/{name}"))
+        assert props["ro.vendor.build.version.release"] == vendor
+        assert p.device_facts(props)["android_version"] == "13"
+
+
+def test_getprop_real_android8_vendor_product_fallback(fixture_text):
+    """Android 8.1 names the vendor copies ro.vendor.product.* (9+ says ro.product.vendor.*);
+    without the plain ro.product.* lines the maker and model still come from them."""
+    text = fixture_text("real/getprop_android8_oppo_a5s.txt")
+    kept = "\n".join(ln for ln in text.splitlines()
+                     if not ln.startswith(("[ro.product.manufacturer]", "[ro.product.model]")))
+    facts = p.device_facts(p.parse_getprop(kept))
+    assert (facts["manufacturer"], facts["model"]) == ("OPPO", "CPH1909")
+
+
+def test_getprop_real_multiline_value(fixture_text):
+    props = p.parse_getprop(fixture_text("real/getprop_multiline_value_oneplus_n10.txt"))
+    assert props["persist.sys.boot.reason.history"] == (
+        "reboot,ota,1691858645\nreboot,unattended,ota_update,1691858601\nreboot,ota,1691857091")
+    assert props["persist.sys.boot.reason"] == ""
+    assert props["persist.sys.bootloader"] == "yes"  # the line after the value still parses
+    assert len(props) == 7
+
+
+def test_getprop_value_left_open_is_dropped():
+    props = p.parse_getprop("[a.b]: [x\ny\n[c.d]: [1]\n[e.f]: [cut")
+    assert props == {"c.d": "1"}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    # Honor ALT-NX1, Android 15 (API 35): Dock powered + Charging state/policy, on battery.
+    ("battery_android15_honor_alt_nx1.txt", {
+        "battery_level": 54, "battery_health": "good", "battery_temperature_c": 22.0,
+        "battery_status": "discharging", "battery_charging": False}),
+    # Samsung with its vendor lines and column-0 feature flags; full on USB.
+    ("battery_samsung_vendor_lines_zebrunner.txt", {
+        "battery_level": 100, "battery_health": "good", "battery_temperature_c": 30.9,
+        "battery_status": "full", "battery_charging": True}),
+    # Redmi Note 14, HyperOS 3: one-space "Time when ..." lines, Capacity level, MIUI block.
+    ("battery_hyperos3_redmi_note14_amply.txt", {
+        "battery_level": 80, "battery_health": "good", "battery_temperature_c": 36.4,
+        "battery_status": "charging", "battery_charging": True}),
+])
+def test_battery_real_devices(fixture_text, name, expected):
+    assert p.parse_battery(fixture_text(f"real/{name}")) == expected
+
+
+def test_df_real_toolbox_and_busybox(fixture_text):
+    # toolbox df (Android 4.x): "/data 27G 19G 8G 4096" -> 27 GiB size, 8 GiB free.
+    assert p.parse_df(fixture_text("real/df_toolbox_aafm.txt")) == {
+        "storage_total_mb": 27 * 1024, "storage_free_mb": 8 * 1024}
+    # busybox df -h in a terminal that wrapped long mount points onto the next line:
+    # "/dev/block/mtdblock5 147.6M 9.5M 138.1M 6% /data"; /data/app etc. are other mounts.
+    assert p.parse_df(fixture_text("real/df_busybox_h_terminal_wrap_mounts2sd.txt")) == {
+        "storage_total_mb": 147, "storage_free_mb": 138}
