@@ -50,6 +50,21 @@ class PageArgs(ma.Schema):
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 
+class PageMetaSchema(ma.Schema):
+    page = ma.fields.Integer(metadata={"description": "This page's number, from 1."})
+    per_page = ma.fields.Integer()
+    total = ma.fields.Integer(metadata={"description": "Items on all pages."})
+    pages = ma.fields.Integer(metadata={"description": "Number of pages, at least 1."})
+
+
+class PageSchema(ma.Schema):
+    """The answer of a paged list (:meth:`Page.dump`). A list whose items are documented
+    subclasses it: ``items = ma.fields.List(ma.fields.Nested(ItemSchema))``."""
+
+    items = ma.fields.List(ma.fields.Dict())
+    meta = ma.fields.Nested(PageMetaSchema)
+
+
 class Page:
     """One page of a query: ``items``, ``page``, ``per_page``, ``total``, ``pages``."""
 
@@ -64,6 +79,13 @@ class Page:
             "total": self.total,
             "pages": self.pages,
         }
+
+    def dump(self, schema: type[ma.Schema] | None = None) -> dict:
+        """The answer of every paged list: ``{"items": [...], "meta": {"page", "per_page",
+        "total", "pages"}}``. ``schema`` (a marshmallow Schema class) dumps the items; None
+        leaves them as they are, for a response schema that nests the item schema."""
+        items = self.items if schema is None else schema(many=True).dump(self.items)
+        return {"items": items, "meta": self.meta()}
 
 
 def paginate(stmt, page: int, per_page: int) -> Page:

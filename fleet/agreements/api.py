@@ -31,17 +31,13 @@ from fleet.inventory.operations import find_device
 blp = api_blueprint("agreements_api", __name__, description="Ownership agreements")
 
 
-def _page(page):
-    return {"items": page.items, "meta": page.meta()}
-
-
 @blp.get("/agreements")
 @blp.arguments(AgreementFilterArgs, location="query")
 @blp.response(200, AgreementListSchema)
 @require("read")
 def list_agreements(args):
     page, per_page = args.pop("page"), args.pop("per_page")
-    return _page(paginate(ops.agreement_query(**args), page, per_page))
+    return paginate(ops.agreement_query(**args), page, per_page).dump()
 
 
 @blp.get("/agreements/stuck")
@@ -49,7 +45,7 @@ def list_agreements(args):
 @blp.response(200, AgreementListSchema)
 @require("read")
 def stuck(args):
-    return _page(paginate(ops.stuck_query(args.get("days")), 1, 500))
+    return paginate(ops.stuck_query(args.get("days")), 1, 500).dump()
 
 
 @blp.post("/agreements")

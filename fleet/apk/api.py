@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 
-import marshmallow as ma
 from flask import Response, abort, current_app, request, url_for
 from sqlalchemy import select
 
-from fleet.apiutil import api_blueprint, paginate
+from fleet.apiutil import PageSchema, api_blueprint, paginate
 from fleet.apk import operations as ops
 from fleet.apk.downloads import presented_token, record_token_use
 from fleet.apk.models import SERVABLE_STATUSES, DownloadToken, HolderGroup, Release, SignerPin
@@ -53,16 +52,11 @@ updates = api_blueprint("apk_updates_api", __name__, description="Update check f
 blueprints = (releases, channels, updates)
 
 
-class _ApkPageSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Dict())
-    meta = ma.fields.Dict()
-
-
 # ---- releases ------------------------------------------------------------------------------
 
 @releases.get("/apk/releases")
 @releases.arguments(ReleaseFilterArgs, location="query")
-@releases.response(200, _ApkPageSchema)
+@releases.response(200, PageSchema)
 @require("read")
 def list_releases(args):
     stmt = select(Release).order_by(Release.id.desc())
@@ -71,7 +65,7 @@ def list_releases(args):
     if args.get("status"):
         stmt = stmt.where(Release.status == args["status"])
     page = paginate(stmt, args["page"], args["per_page"])
-    return {"items": ReleaseSchema(many=True).dump(page.items), "meta": page.meta()}
+    return page.dump(ReleaseSchema)
 
 
 @releases.post("/apk/releases")

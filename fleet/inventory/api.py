@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import Response, request
 from flask_login import current_user
 
-from fleet.apiutil import api_blueprint, paginate
+from fleet.apiutil import PageSchema, api_blueprint, paginate
 from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
 from fleet.errors import InvalidInput
@@ -47,25 +47,16 @@ transfers = api_blueprint("transfers_api", __name__, description="Bulk import an
 blueprints = (devices, sims, holders, transfers)
 
 
-def _page_of(schema, page):
-    return {"items": schema(many=True).dump(page.items), "meta": page.meta()}
-
-
-class _PageSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Dict())
-    meta = ma.fields.Dict()
-
-
 # ---- devices -------------------------------------------------------------------------------
 
 
 @devices.get("/devices")
 @devices.arguments(DeviceFilterArgs, location="query")
-@devices.response(200, _PageSchema)
+@devices.response(200, PageSchema)
 @require("read")
 def list_devices(args):
     page, per_page = args.pop("page"), args.pop("per_page")
-    return _page_of(DeviceSchema, paginate(queries.device_query(**args), page, per_page))
+    return paginate(queries.device_query(**args), page, per_page).dump(DeviceSchema)
 
 
 @devices.post("/devices")
@@ -181,11 +172,11 @@ def _sim_schema():
 
 @sims.get("/sims")
 @sims.arguments(SimFilterArgs, location="query")
-@sims.response(200, _PageSchema)
+@sims.response(200, PageSchema)
 @require("read")
 def list_sims(args):
     page, per_page = args.pop("page"), args.pop("per_page")
-    return _page_of(SimSchema, paginate(queries.sim_query(**args), page, per_page))
+    return paginate(queries.sim_query(**args), page, per_page).dump(SimSchema)
 
 
 @sims.post("/sims")
@@ -231,11 +222,11 @@ def unpair_sim(ref):
 
 @holders.get("/holders")
 @holders.arguments(HolderFilterArgs, location="query")
-@holders.response(200, _PageSchema)
+@holders.response(200, PageSchema)
 @require("read")
 def list_holders(args):
     page, per_page = args.pop("page"), args.pop("per_page")
-    return _page_of(HolderSchema, paginate(queries.holder_query(**args), page, per_page))
+    return paginate(queries.holder_query(**args), page, per_page).dump(HolderSchema)
 
 
 @holders.post("/holders")
@@ -351,8 +342,8 @@ def export_sheet(args, kind):
 
 @transfers.get("/audit")
 @transfers.arguments(AuditArgs, location="query")
-@transfers.response(200, _PageSchema)
+@transfers.response(200, PageSchema)
 @require("read")
 def audit_log(args):
     page, per_page = args.pop("page"), args.pop("per_page")
-    return _page_of(AuditEntrySchema, paginate(query_entries(**args), page, per_page))
+    return paginate(query_entries(**args), page, per_page).dump(AuditEntrySchema)
