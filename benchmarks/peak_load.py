@@ -72,6 +72,23 @@ def log(msg: str = "") -> None:
     print(msg, flush=True)
 
 
+def cpu_seconds(who=None, pids=None) -> float:
+    """User + system CPU seconds of ``getrusage(who)``, or summed over ``pids`` (psutil)."""
+    if pids is None:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def uptime() -> str:
     """The 1, 5 and 15 minute load averages (``/proc/loadavg``)."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -192,11 +209,13 @@ def health_body(n: int) -> bytes:
 
 
 async def device_peak(port: int, devices: list[tuple[str, str, str]], sha256: str
-                      ) -> tuple[list[Sample], float]:
+                      ) -> tuple[list[Sample], float, Counter]:
     """Every device at once: update check, then health report. ``devices`` holds
-    (asset tag, download token, push token). Returns (samples, wall seconds)."""
+    (asset tag, download token, push token). Returns (samples, wall seconds, a Counter of
+    (kind, X-RateLimit-Limit header) over the answers: proof the limiter was on)."""
     ctx = unverified_tls()
     samples: list[Sample] = []
+    limits: Counter = Counter()
     bodies = [health_body(n) for n in range(len(devices))]
     go = asyncio.Event()
 
@@ -209,20 +228,24 @@ async def device_peak(port: int, devices: list[tuple[str, str, str]], sha256: st
 
     async def one(n: int, tag: str, dl_token: str, push_token: str) -> None:
         await go.wait()
-        await timed("update check", samples, fetch(
+        answer = await timed("update check", samples, fetch(
             port, ctx, "GET", f"/api/v1/updates/{PACKAGE}?versionCode=1",
             {"Authorization": f"Bearer {dl_token}"}), offered)
-        await timed("health report", samples, fetch(
+        if answer:
+            limits["update check", answer.headers.get("x-ratelimit-limit")] += 1
+        answer = await timed("health report", samples, fetch(
             port, ctx, "POST", f"/api/v1/devices/{tag}/health",
             {"Authorization": f"Bearer {push_token}", "Content-Type": "application/json"},
             bodies[n]), lambda a: _bad(a, 201))
+        if answer:
+            limits["health report", answer.headers.get("x-ratelimit-limit")] += 1
 
     tasks = [asyncio.create_task(one(n, *d)) for n, d in enumerate(devices)]
     await asyncio.sleep(0)
     t0 = time.perf_counter()
     go.set()
     await asyncio.gather(*tasks)
-    return samples, time.perf_counter() - t0
+    return samples, time.perf_counter() - t0, limits
 
 
 async def healthz_peak(port: int, clients: int) -> tuple[list[Sample], float]:
@@ -317,7 +340,8 @@ def _download_process(conn, port, paths, size, sha256, prefix, seed) -> None:
     conn.send("ready")
     conn.recv()
     samples = asyncio.run(downloads(port, paths, size, sha256, prefix, seed))
-    conn.send([astuple(s) for s in samples])  # plain tuples: Sample is __mp_main__'s here
+    # plain tuples: Sample is __mp_main__'s here; and this process's CPU seconds
+    conn.send(([astuple(s) for s in samples], cpu_seconds(resource.RUSAGE_SELF)))
     conn.close()
 
 
@@ -337,9 +361,10 @@ class DownloadClients:
         self.conn.send("go")
 
     def result(self) -> list[Sample]:
-        samples = [Sample(*t) for t in self.conn.recv()]
+        """The samples; ``self.cpu`` is then the client process's CPU seconds."""
+        rows, self.cpu = self.conn.recv()
         self.proc.join(timeout=30)
-        return samples
+        return [Sample(*t) for t in rows]
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -453,6 +478,7 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
 
         # the peak
         sampler = RssSampler(fleet.pids)
+        server_cpu0, client_cpu0 = cpu_seconds(pids=fleet.pids()), cpu_seconds(resource.RUSAGE_SELF)
         rss0, pss0 = sampler.current()
         load_before = uptime()
         paths = [f"/apk/{sha}.apk?token={devices[n % len(devices)][1]}"
@@ -462,13 +488,15 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
             t = time.perf_counter()
             clients.start()
             time.sleep(0.5)  # downloads under way when the devices arrive
-            dev_samples, dev_wall = asyncio.run(device_peak(fleet.port, devices, sha))
+            dev_samples, dev_wall, limits = asyncio.run(device_peak(fleet.port, devices, sha))
+            client_cpu = cpu_seconds(resource.RUSAGE_SELF) - client_cpu0
             load_during = uptime()
             dl_samples = clients.result()
             wall = time.perf_counter() - t
         table.add(dev_samples)
         table.add(dl_samples)
         processes = len(fleet.pids())
+        server_cpu = cpu_seconds(pids=fleet.pids()) - server_cpu0
         log_text = fleet.log.read_text(errors="replace")
         server_errors = [line for line in log_text.splitlines()
                          if "Traceback" in line or " ERROR " in line or "[CRITICAL]" in line]
@@ -482,6 +510,12 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
         f" MiB | PSS sum {pss0 / 2**20:.0f} MiB before, peak {sampler.peak_pss / 2**20:.0f} MiB")
     log(f"  wall: peak {wall:.1f} s (devices done after {dev_wall:.1f} s from their start); "
         f"nginx baseline downloads {nginx_wall:.1f} s")
+    log(f"  CPU seconds during the peak ({os.cpu_count()} cores x wall = "
+        f"{os.cpu_count() * wall:.0f}): fleet "
+        f"server {server_cpu:.1f}, device client {client_cpu:.1f}, download client "
+        f"{clients.cpu:.1f}")
+    log("  rate limiter on: answers by (kind, X-RateLimit-Limit) "
+        + ", ".join(f"{k[0]} {k[1]!r}: {n}" for k, n in sorted(limits.items(), key=str)))
     log(f"  load average (1/5/15 min): before the peak {load_before}, at the end of the "
         f"device requests {load_during}")
     log(f"  server log lines with ERROR/Traceback/CRITICAL: {len(server_errors)}")
