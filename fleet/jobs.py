@@ -30,6 +30,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fleet.agreements import jobs as agreement_jobs
+from fleet.apk import jobs as apk_jobs
 from fleet.backup import jobs as backup_jobs
 from fleet.dhis2 import jobs as dhis2_jobs
 from fleet.extensions import db
@@ -78,6 +80,10 @@ JOBS: dict[str, JobDef] = {j.id: j for j in (
     JobDef("backup", backup_jobs.scheduled_backup, 24 * 3600,
            "Back up the database and files into BACKUP_DIR, keep BACKUP_KEEP",
            hours_setting="BACKUP_INTERVAL_HOURS"),
+    JobDef("apk_upload_parts_sweep", apk_jobs.sweep_upload_parts, 3600,
+           "Delete APK uploads a crash interrupted (parts older than FILE_SWEEP_MIN_AGE_S)"),
+    JobDef("agreement_files_sweep", agreement_jobs.sweep_orphan_files, 3600,
+           "Delete agreement files no row refers to (older than FILE_SWEEP_MIN_AGE_S)"),
 )}
 
 

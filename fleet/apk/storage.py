@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,11 +198,21 @@ class ApkStore:
         """Temporary upload files left in the root (only a killed process leaves any)."""
         return sorted(self.root.glob(f"{TEMP_PREFIX}*"))
 
-    def remove_stale_temp_files(self) -> int:
-        """Delete leftover temporary upload files (call at start-up); return how many."""
+    def remove_stale_temp_files(self, min_age_s: float = 0, *, now: float | None = None) -> int:
+        """Delete temporary upload files a killed process left in the root, when not written
+        to for ``min_age_s`` seconds (an upload in flight writes its file each time a chunk of
+        :data:`CHUNK_SIZE` arrives: every ~100 s even at 10 KB/s, so an hour's grace never
+        takes it; 0: every temporary file, only when no upload can be running). Returns how
+        many were deleted."""
+        cutoff = (time.time() if now is None else now) - min_age_s
         count = 0
         for tmp in self.temp_files():
-            tmp.unlink(missing_ok=True)
+            try:
+                if min_age_s and tmp.stat().st_mtime >= cutoff:
+                    continue
+                tmp.unlink()
+            except FileNotFoundError:
+                continue  # finished (renamed into place or removed) meanwhile
             count += 1
         if count:
             log.warning("removed %d stale temporary upload files from %s", count, self.root)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -188,6 +189,21 @@ def test_remove_stale_temp_files(tmp_path):
     assert len(store.temp_files()) == 1
     assert store.remove_stale_temp_files() == 1
     assert store.temp_files() == []
+
+
+def test_stale_temp_files_older_than_the_grace_period_only(tmp_path):
+    """The scheduled sweep (``apk_upload_parts_sweep``) passes a grace period: a part written
+    to recently may be an upload in flight and stays."""
+    store = ApkStore(tmp_path)
+    old, young = tmp_path / ".upload-old.part", tmp_path / ".upload-young.part"
+    old.write_bytes(b"killed mid-upload")
+    young.write_bytes(b"still arriving")
+    then = time.time() - 7200
+    os.utime(old, (then, then))
+    stored = store.store_stream(iter([b"a whole APK"]))
+    assert store.remove_stale_temp_files(3600) == 1
+    assert store.temp_files() == [young]
+    assert stored.path.read_bytes() == b"a whole APK"
 
 
 @settings(
