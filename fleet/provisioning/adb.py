@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from fleet.reports.parsers import (
+    parse_battery,
+    parse_df,
+    parse_getprop,
+    parse_meminfo,
+    parse_parcel_string,
+    parse_pm_list_versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,63 +147,6 @@ def wait_for_change(client, timeout: float) -> None:
         conn.close()
 
 
-_GETPROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
-_PM_LINE = re.compile(r"^package:(\S+)(?: versionCode:(\d+))?")
-
-
-def parse_getprop(text: str) -> dict[str, str]:
-    """``getprop`` dump (``[key]: [value]`` lines) -> dict."""
-    out = {}
-    for line in text.splitlines():
-        m = _GETPROP_LINE.match(line.strip())
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
-
-
-def parse_packages(text: str) -> dict[str, int | None]:
-    """``pm list packages --show-versioncode`` -> ``{package: versionCode}``."""
-    out: dict[str, int | None] = {}
-    for line in text.splitlines():
-        m = _PM_LINE.match(line.strip())
-        if m:
-            out[m.group(1)] = int(m.group(2)) if m.group(2) else None
-    return out
-
-
-def parse_meminfo_total_mb(text: str) -> int | None:
-    """``MemTotal:  1907596 kB`` from /proc/meminfo -> MiB (kB / 1024, rounded)."""
-    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.M)
-    return round(int(m.group(1)) / 1024) if m else None
-
-
-def parse_df_free_mb(text: str) -> int | None:
-    """Free MiB on /data from ``df -k /data`` (toybox: Filesystem 1K-blocks Used Available...)."""
-    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
-    if len(lines) < 2:
-        return None
-    header, row = lines[0], lines[-1]
-    try:
-        idx = next(i for i, h in enumerate(header) if h.lower().startswith("avail"))
-        return int(row[idx]) // 1024
-    except (StopIteration, ValueError, IndexError):
-        return None
-
-
-def parse_battery_level(text: str) -> int | None:
-    """``  level: 87`` from ``dumpsys battery`` -> percent."""
-    m = re.search(r"^\s*level:\s*(\d+)", text, re.M)
-    return int(m.group(1)) if m else None
-
-
-def parse_parcel_string(text: str) -> str | None:
-    """The UTF-16 string in a ``service call`` Parcel dump (``Result: Parcel(... '8.6.5.3.')``),
-    e.g. the IMEI from ``service call iphonesubinfo 1``. None when the call returned no string."""
-    chunks = re.findall(r"'([^']*)'", text)
-    value = "".join(chunks).replace(".", "").strip()
-    return value or None
-
-
 class Phone:
     """One phone on an adb server. ``client`` is an ``adbutils.AdbClient``; ``adb_serial`` the
     transport serial from :func:`list_devices`. Every method raises :class:`PhoneGone` when the
@@ -260,17 +211,22 @@ class Phone:
         return value if value and value.isdigit() and len(value) in (14, 15) else None
 
     def ram_mb(self) -> int | None:
-        return parse_meminfo_total_mb(self.shell("cat /proc/meminfo", check=True).stdout)
+        """MemTotal from ``/proc/meminfo`` in MiB (rounded down), None when unreadable."""
+        return parse_meminfo(self.shell("cat /proc/meminfo", check=True).stdout)["ram_total_mb"]
 
     def free_storage_mb(self) -> int | None:
-        return parse_df_free_mb(self.shell("df -k /data", check=True).stdout)
+        """Free MiB on ``/data`` (``df -k /data``, rounded down), None when unreadable."""
+        return parse_df(self.shell("df -k /data", check=True).stdout)["storage_free_mb"]
 
     def battery_level(self) -> int | None:
-        return parse_battery_level(self.shell("dumpsys battery", check=True).stdout)
+        """Battery level in percent (``dumpsys battery``), None when unreadable."""
+        return parse_battery(self.shell("dumpsys battery", check=True).stdout)["battery_level"]
 
     def packages(self) -> dict[str, int | None]:
-        """Installed packages with versionCode (``pm list packages --show-versioncode``)."""
-        return parse_packages(self.shell("pm list packages --show-versioncode", check=True).stdout)
+        """Installed packages with versionCode (``pm list packages --show-versioncode``; None
+        where the line has no versionCode, as on Android before 9)."""
+        return parse_pm_list_versions(
+            self.shell("pm list packages --show-versioncode", check=True).stdout)
 
     def crypto(self) -> tuple[str, str]:
         """(``ro.crypto.state``, ``ro.crypto.type``): ``encrypted``/``unencrypted``/``""`` and

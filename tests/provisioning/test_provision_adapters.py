@@ -1,5 +1,6 @@
-"""The ADB adapter's parsers and the station helpers, on real command output (the simulator's
-transcript-based renderers and a real adb server), and secrets redaction."""
+"""The ADB adapter and the station helpers, on real command output (the simulator's
+transcript-based renderers and a real adb server), and secrets redaction. The adapter parses
+with the health reports' parsers, tested in tests/reports/test_parsers.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,6 @@ from fleet.provisioning.adb import (
     PhoneGone,
     device_serial,
     list_devices,
-    parse_df_free_mb,
-    parse_getprop,
-    parse_meminfo_total_mb,
-    parse_packages,
-    parse_parcel_string,
     wait_for_change,
 )
 from fleet.provisioning.devsim import catalogue_profiles
@@ -31,22 +27,6 @@ from fleet.provisioning.stations import (
     load_private_key,
     open_station,
 )
-
-
-def test_parsers_on_real_formats():
-    assert parse_getprop("[ro.serialno]: [R58L9R346P3]\n[ro.build.version.sdk]: [27]\n") == {
-        "ro.serialno": "R58L9R346P3", "ro.build.version.sdk": "27"}
-    assert parse_packages("package:com.dhis2 versionCode:3040100\npackage:android\n") == {
-        "com.dhis2": 3040100, "android": None}
-    assert parse_meminfo_total_mb("MemTotal:        1907596 kB\nMemFree: 1 kB\n") == 1863
-    df = ("Filesystem     1K-blocks    Used Available Use% Mounted on\n"
-          "/dev/block/dm-5 24735944 8061860 16542900  33% /data\n")
-    assert parse_df_free_mb(df) == 16155
-    parcel = ("Result: Parcel(\n  0x00000000: 00000000 0000000f 00350033 00340038 "
-              "'........3.5.8.4.'\n  0x00000010: 00310035 00300031 00390030 00310030 "
-              "'5.1.1.0.0.9.0.1.'\n  0x00000020: 00320032 00000035                   "
-              "'2.2.5.....      ')\n")
-    assert parse_parcel_string(parcel) == "358451100901225"
 
 
 def test_phone_commands_against_the_simulator(adb_server, devsim):
