@@ -22,6 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 from flask import current_app, has_app_context
+from sqlalchemy import select
+
+from fleet.extensions import db
+from fleet.inventory.models import Device
+from fleet.reports.models import DeviceHealth, HealthReport
 
 from .calibration import Calibration, coefficients_from, fit
 from .coefficients import DEFAULT, Coefficients
@@ -276,13 +281,18 @@ def calibration_points(
 
 def app_pss_readings() -> list[tuple[Any, float]] | None:
     """``(holder, app_pss_mb)`` readings from the fleet's health reports (the Capture app's
-    TOTAL PSS from ``dumpsys meminfo com.dhis2``, latest report per device), or None when
-    there are none yet."""
-    # Imported here: fleet.reports.compliance calls device_verdict from this module, so a
-    # module-level import would be circular. (To untangle: pass readings in from reports.)
-    from fleet.reports.operations import app_pss_readings as from_health_reports
+    TOTAL PSS from ``dumpsys meminfo com.dhis2``, latest report per device, devices with a
+    holder only), or None when there are none yet.
 
-    return from_health_reports() or None
+    Reads the health tables (``fleet.reports.models``) directly: reports' compliance calls
+    :func:`device_verdict`, so capacity uses reports' models, never its operations."""
+    rows = db.session.execute(
+        select(Device, HealthReport.app_pss_mb)
+        .join(DeviceHealth, DeviceHealth.device_id == Device.id)
+        .join(HealthReport, HealthReport.id == DeviceHealth.last_report_id)
+        .where(HealthReport.app_pss_mb.is_not(None), Device.holder_id.is_not(None))
+    ).all()
+    return [(device.holder, pss) for device, pss in rows] or None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
-"""Health JSON API: devices push reports with their own token; staff read reports and issue
-push tokens.
+"""Health JSON API: devices push reports with their own token; staff read reports, compliance
+findings and issue push tokens.
+
+``GET /api/v1/devices/<asset_tag>/compliance`` evaluates every rule now (as the device's health
+page does); ``GET /api/v1/compliance`` lists devices with their stored verdicts (refreshed on
+each report and by the stale-device job / ``fleet health check``). Both need ``read``, like the
+dashboard.
 
 ``POST /api/v1/devices/<asset_tag>/health`` is authenticated by a per-device token
 (``Authorization: Bearer fdh_...``), checked before the body is parsed; the body is limited to
@@ -17,13 +22,17 @@ from flask import abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 
-from fleet.apiutil import api_blueprint
+from fleet.apiutil import api_blueprint, paginate
 from fleet.auth.access import actor, require
 from fleet.extensions import db, limiter
 from fleet.inventory.models import Device
 from fleet.reports import operations as ops
+from fleet.reports import queries
 from fleet.reports.models import DeviceHealth
 from fleet.reports.schemas import (
+    ComplianceFilterArgs,
+    CompliancePageSchema,
+    DeviceComplianceSchema,
     HealthPushArgs,
     HealthReportSchema,
     HealthTokenSchema,
@@ -124,3 +133,25 @@ def issue_token(asset_tag):
     db.session.commit()
     return {"id": token.id, "prefix": token.prefix, "token": plain,
             "created_at": token.created_at}
+
+
+@blp.get("/devices/<asset_tag>/compliance")
+@blp.response(200, DeviceComplianceSchema)
+@require("read")
+def device_compliance(asset_tag):
+    """Every compliance rule for the device, evaluated now: status pass/fail/unknown, message
+    and evidence. 404 for an unknown asset tag."""
+    return queries.device_compliance(ops.device_by_asset_tag(asset_tag))
+
+
+@blp.get("/compliance")
+@blp.arguments(ComplianceFilterArgs, location="query")
+@blp.response(200, CompliancePageSchema)
+@require("read")
+def list_compliance(args):
+    """Devices (all but retired unless ``status`` says otherwise) with their stored verdict and
+    failing rules, by asset tag; filters combine. 422 names a bad filter."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    result = paginate(queries.compliance_query(**args), page, per_page)
+    result.items = queries.compliance_rows(result.items)
+    return result.dump()

@@ -68,6 +68,7 @@ RULES = {
     "ram_capacity": _l("RAM below the capacity model's verdict for the holder's workload"),
 }
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
+STATES = (PASS, FAIL, UNKNOWN)
 
 
 @dataclass

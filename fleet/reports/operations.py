@@ -158,18 +158,6 @@ def history(device: Device, limit: int = 200) -> list[HealthReport]:
     return list(reversed(rows))
 
 
-def app_pss_readings() -> list[tuple]:
-    """``(holder, app_pss_mb)`` of each device's latest report that measured the Capture app,
-    for the capacity model's calibration (``fleet.capacity.calibration.fit`` via
-    ``fleet.capacity.operations.calibration_points``)."""
-    rows = db.session.execute(
-        select(Device, HealthReport.app_pss_mb)
-        .join(DeviceHealth, DeviceHealth.device_id == Device.id)
-        .join(HealthReport, HealthReport.id == DeviceHealth.last_report_id)
-        .where(HealthReport.app_pss_mb.is_not(None), Device.holder_id.is_not(None))).all()
-    return [(device.holder, pss) for device, pss in rows]
-
-
 # ---- tokens ---------------------------------------------------------------------------------
 
 def issue_token(device: Device, *, actor) -> tuple[HealthToken, str]:

@@ -1,16 +1,18 @@
-"""Read-side queries of the health dashboard, exports and /metrics (one row per device from
-``device_health``, never a scan of the report history)."""
+"""Read-side queries of the health dashboard, exports, /metrics and the compliance API (one row
+per device from ``device_health``, never a scan of the report history)."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from fleet.extensions import db
 from fleet.inventory.models import Device, OrgUnit
+from fleet.inventory.operations import org_unit_subtree_clause, resolve_org_unit
+from fleet.reports import compliance
 from fleet.reports.models import DeviceHealth, HealthReport
 from fleet.timeutil import as_utc, utcnow
 
@@ -138,3 +140,75 @@ def report_ages(now: datetime | None = None) -> list[float]:
 
 def stale_cutoff(days: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=days)
+
+
+# ---- compliance API -------------------------------------------------------------------------
+
+def finding_out(finding: dict, evaluated_at: datetime | None) -> dict:
+    """The API shape of one finding (``Finding.to_dict()`` or a stored ``DeviceHealth.failing``
+    entry): ``{"rule", "title", "status", "message", "evidence", "evaluated_at"}``."""
+    rule = finding["rule"]
+    return {"rule": rule, "title": str(compliance.RULES.get(rule, rule)),
+            "status": finding["state"], "message": finding.get("message") or "",
+            "evidence": finding.get("evidence") or {}, "evaluated_at": evaluated_at}
+
+
+def device_compliance(device: Device, *, now: datetime | None = None) -> dict:
+    """Every compliance rule for ``device``, evaluated now (as the device's health page does,
+    not the stored verdict): ``{"asset_tag", "compliant", "evaluated_at", "findings"}`` with
+    one :func:`finding_out` per rule of ``compliance.RULES``, in evaluation order."""
+    now = now or utcnow()
+    findings = compliance.evaluate(device, now=now)
+    return {"asset_tag": device.asset_tag, "evaluated_at": now,
+            "compliant": all(f.state != compliance.FAIL for f in findings),
+            "findings": [finding_out(f.to_dict(), now) for f in findings]}
+
+
+def _fails(rule: str):
+    """SQL condition: the stored verdict has ``rule`` among its failing rules. ``failing``
+    holds at most one entry per rule, so looking at as many positions as there are rules is
+    exhaustive (JSON paths compile on SQLite and PostgreSQL alike)."""
+    return or_(*(DeviceHealth.failing[(i, "rule")].as_string() == rule
+                 for i in range(len(compliance.RULES))))
+
+
+def compliance_query(*, rule: str | None = None, district: int | None = None,
+                     status: str | None = None, compliant: bool | None = None):
+    """A ``select(Device)`` for the compliance list, by asset tag: devices failing ``rule``,
+    whose org unit is ``district`` (an org unit id) or below it, of inventory ``status``
+    (default: all but retired), ``compliant`` true/false (devices not checked yet match
+    neither). Reads the stored verdicts (``device_health``).
+
+    Raises InvalidInput (422, field ``district``) when no org unit has the id ``district``."""
+    stmt = (select(Device).outerjoin(DeviceHealth, DeviceHealth.device_id == Device.id)
+            .order_by(Device.asset_tag))
+    stmt = stmt.where(Device.status == status if status else Device.status != "retired")
+    if district is not None:
+        unit = resolve_org_unit(int(district), field_name="district")
+        stmt = stmt.where(Device.org_unit_id.in_(
+            select(OrgUnit.id).where(org_unit_subtree_clause(unit))))
+    if compliant is not None:
+        stmt = stmt.where(DeviceHealth.compliant == compliant)
+    if rule:
+        stmt = stmt.where(_fails(rule))
+    return stmt
+
+
+def compliance_rows(devices: list[Device]) -> list[dict]:
+    """The compliance list's items for ``devices``: asset tag, inventory status, org unit and
+    holder ids, the stored verdict (``compliant`` None when never checked), when it was
+    evaluated, when the device last reported, and its failing findings (:func:`finding_out`)."""
+    ids = [d.id for d in devices]
+    states = {s.device_id: s for s in db.session.scalars(
+        select(DeviceHealth).where(DeviceHealth.device_id.in_(ids)))} if ids else {}
+    rows = []
+    for device in devices:
+        state = states.get(device.id)
+        at = as_utc(state.checked_at) if state else None
+        rows.append({
+            "asset_tag": device.asset_tag, "status": device.status,
+            "org_unit_id": device.org_unit_id, "holder_id": device.holder_id,
+            "compliant": state.compliant if state else None, "evaluated_at": at,
+            "last_seen_at": as_utc(state.last_seen_at) if state else None,
+            "failing": [finding_out(f, at) for f in (state.failing if state else [])]})
+    return rows

@@ -1,4 +1,5 @@
-"""marshmallow schemas: the pushed health report (input) and reports/tokens (output).
+"""marshmallow schemas: the pushed health report (input), reports/tokens and compliance
+findings (output), the compliance list's filters (input).
 
 A pushed report carries the same fields as a pulled one. Every measured field may be null
 (unknown); integers are strict (``"12"`` is refused), unknown keys are refused.
@@ -9,7 +10,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate as v
 
+from fleet.apiutil import PageArgs, PageSchema
+from fleet.inventory.models import DEVICE_STATUSES
 from fleet.reports import parsers
+from fleet.reports.compliance import RULES, STATES
 from fleet.reports.parsers import BATTERY_HEALTH, BATTERY_STATUS
 
 _PKG = r"^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$"
@@ -121,3 +125,61 @@ class HealthTokenSchema(ma.Schema):
     prefix = ma.fields.String()
     token = ma.fields.String(metadata={"description": "Shown once."})
     created_at = ma.fields.DateTime()
+
+
+# ---- compliance -----------------------------------------------------------------------------
+
+class FindingSchema(ma.Schema):
+    """One compliance rule's answer for one device."""
+
+    rule = ma.fields.String(metadata={"description": "Rule id.", "enum": sorted(RULES)})
+    title = ma.fields.String(metadata={"description": "What the rule checks (translated)."})
+    status = ma.fields.String(validate=v.OneOf(STATES),
+                              metadata={"description": "pass, fail or unknown (an input the "
+                                        "phone did not report: never fail)."})
+    message = ma.fields.String(metadata={"description": "Why it failed or is unknown; empty "
+                                         "when it passed."})
+    evidence = ma.fields.Dict(metadata={"description": "The values and thresholds the rule "
+                                        "used (MB, %, days); rule-specific keys."})
+    evaluated_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class DeviceComplianceSchema(ma.Schema):
+    """``GET /api/v1/devices/<asset_tag>/compliance``: every rule, evaluated now."""
+
+    asset_tag = ma.fields.String()
+    compliant = ma.fields.Boolean(metadata={"description": "No rule fails."})
+    evaluated_at = ma.fields.AwareDateTime()
+    findings = ma.fields.List(ma.fields.Nested(FindingSchema))
+
+
+class ComplianceRowSchema(ma.Schema):
+    """A device of ``GET /api/v1/compliance``, with its stored verdict."""
+
+    asset_tag = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "The device's inventory status."})
+    org_unit_id = ma.fields.Integer(allow_none=True)
+    holder_id = ma.fields.Integer(allow_none=True)
+    compliant = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "null: not checked yet (no report and no `fleet health check` since "
+                       "the device was registered)."})
+    evaluated_at = ma.fields.AwareDateTime(allow_none=True)
+    last_seen_at = ma.fields.AwareDateTime(allow_none=True)
+    failing = ma.fields.List(ma.fields.Nested(FindingSchema))
+
+
+class CompliancePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(ComplianceRowSchema))
+
+
+class ComplianceFilterArgs(PageArgs):
+    """Query of ``GET /api/v1/compliance``; every filter optional, all of them combined."""
+
+    rule = ma.fields.String(validate=v.OneOf(sorted(RULES)),
+                            metadata={"description": "Only devices failing this rule."})
+    district = ma.fields.Integer(validate=v.Range(1, 2**31 - 1), metadata={
+        "description": "Org unit id: devices at this org unit or below it."})
+    status = ma.fields.String(validate=v.OneOf(DEVICE_STATUSES), metadata={
+        "description": "Device status; without it, every device but the retired ones."})
+    compliant = ma.fields.Boolean(metadata={"description": "true: compliant devices only; "
+                                            "false: non-compliant ones only."})

@@ -1,8 +1,9 @@
 """Health report test fixtures: real adb servers, simulated phones and a real sshd
-(``devsim_fixtures``, ``sshd_fixtures`` from tests/provisioning), the fixture folder, and a
-device with a push token."""
+(``devsim_fixtures``, ``sshd_fixtures`` from tests/provisioning), the fixture folder, a device
+with a push token, and stored reports."""
 
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,20 @@ def pushing_device(create_device, db):
     _tok, plain = ops.issue_token(device, actor=None)
     db.session.commit()
     return device, plain
+
+
+@pytest.fixture()
+def push(db):
+    """push(device, **fields) -> a stored HealthReport (``record_report``, compliance
+    refreshed) that passes every rule it can judge, with ``fields`` changed."""
+    from fleet.reports import operations as ops
+
+    def store(device, **fields):
+        data = {"report_id": uuid.uuid4().hex, "battery_level": 80, "battery_health": "good",
+                "storage_total_mb": 20000, "storage_free_mb": 8000,
+                "crypto_state": "encrypted", "screen_lock_set": True, "api_level": 30,
+                "packages": {}}
+        data.update(fields)
+        return ops.record_report(device, data, source="push")
+
+    return store

@@ -2,7 +2,6 @@
 (CSV, XLSX, PDF) a district review meeting uses."""
 
 import io
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,14 +9,6 @@ import pytest
 from fleet.reports import compliance
 from fleet.reports import operations as ops
 from fleet.timeutil import utcnow
-
-
-def _push(device, **fields):
-    data = {"report_id": uuid.uuid4().hex, "battery_level": 80, "battery_health": "good",
-            "storage_total_mb": 20000, "storage_free_mb": 8000, "crypto_state": "encrypted",
-            "screen_lock_set": True, "api_level": 30, "packages": {}}
-    data.update(fields)
-    return ops.record_report(device, data, source="push")
 
 
 def _states(device, **kw):
@@ -32,9 +23,9 @@ def test_no_report_is_stale_and_unknown_elsewhere(create_device, db):
         assert f[rule].state == "unknown", rule
 
 
-def test_thresholds_and_evidence(create_device, db):
+def test_thresholds_and_evidence(create_device, db, push):
     device = create_device()
-    _push(device, storage_free_mb=500, crypto_state="unencrypted", screen_lock_set=False,
+    push(device, storage_free_mb=500, crypto_state="unencrypted", screen_lock_set=False,
           api_level=21)
     f = _states(device)
     assert f["low_storage"].state == "fail"
@@ -48,42 +39,42 @@ def test_thresholds_and_evidence(create_device, db):
     assert _states(device)["low_storage"].state == "pass"
 
 
-def test_battery_repeatedly_critical(create_device, db):
+def test_battery_repeatedly_critical(create_device, db, push):
     device = create_device()
     for level in (12, 50, 9, 14):
-        _push(device, battery_level=level)
+        push(device, battery_level=level)
     f = _states(device)["battery"]
     assert f.state == "fail" and f.evidence["critical_reports"] == 3
     ops.set_threshold("battery_critical_count", 4, actor=None)
     assert _states(device)["battery"].state == "pass"
-    _push(device, battery_health="overheat", battery_level=90)
+    push(device, battery_health="overheat", battery_level=90)
     assert _states(device)["battery"].state == "fail"
 
 
-def test_stale_after_threshold(create_device, db):
+def test_stale_after_threshold(create_device, db, push):
     device = create_device()
-    _push(device)
+    push(device)
     later = utcnow() + timedelta(days=8)
     assert _states(device, now=later)["stale"].state == "fail"
     assert _states(device, now=utcnow() + timedelta(days=6))["stale"].state == "pass"
 
 
-def test_sim_swap(create_device, create_sim, db):
+def test_sim_swap(create_device, create_sim, db, push):
     from fleet.inventory.operations import pair_sim
 
     device, sim, other = create_device(), create_sim(), create_sim()
     pair_sim(device, sim, actor=None)
-    _push(device, iccid=sim.iccid)
+    push(device, iccid=sim.iccid)
     assert _states(device)["sim_swapped"].state == "pass"
-    _push(device, iccid=other.iccid)
+    push(device, iccid=other.iccid)
     f = _states(device)["sim_swapped"]
     assert f.state == "fail" and f.evidence == {"reported_iccid": other.iccid,
                                                 "paired_iccids": [sim.iccid]}
 
 
-def test_app_behind_channel_release(create_device, db):
+def test_app_behind_channel_release(create_device, db, push):
     device = create_device()
-    _push(device, packages={"com.dhis2": {"version_code": 2600, "version_name": "2.9.0"}})
+    push(device, packages={"com.dhis2": {"version_code": 2600, "version_name": "2.9.0"}})
     release = {"channel": "pilot", "version_code": 2700, "version_name": "2.10.0",
                "min_sdk": 31}
     f = {x.rule: x for x in compliance.evaluate(device, release=release)}
@@ -92,14 +83,14 @@ def test_app_behind_channel_release(create_device, db):
     assert _states(device)["app_behind"].state == "unknown"  # no release known
 
 
-def test_ram_against_capacity_verdict(create_device, create_holder, db):
+def test_ram_against_capacity_verdict(create_device, create_holder, db, push):
     from fleet.inventory.operations import checkout
 
     small = create_device(ram_mb=1024, api_level=27)
     holder = create_holder(expected_teis=10000, events_per_tei=5, programs=3)
     checkout(small, holder, actor=None)
     db.session.commit()
-    _push(small)
+    push(small)
     f = _states(small)["ram_capacity"]
     assert f.state == "fail", f
     assert f.evidence["verdict"] == "insufficient" and f.evidence["ram_mb"] == 1024
@@ -107,7 +98,7 @@ def test_ram_against_capacity_verdict(create_device, create_holder, db):
     light = create_holder(expected_teis=50, events_per_tei=2)
     checkout(big, light, actor=None)
     db.session.commit()
-    _push(big)
+    push(big)
     assert _states(big)["ram_capacity"].state == "pass"
 
 
@@ -123,11 +114,11 @@ def test_settings_page_changes_threshold(client, login, db):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf"])
-def test_exports(client, login, create_device, db, fmt):
+def test_exports(client, login, create_device, db, fmt, push):
     device = create_device(notes="")
-    _push(device, storage_free_mb=100, iccid=None)
+    push(device, storage_free_mb=100, iccid=None)
     formula = create_device(model="=HYPERLINK(1)")
-    _push(formula)
+    push(formula)
     db.session.commit()
     login("viewer")
     resp = client.get(f"/health/export.{fmt}")
@@ -156,15 +147,15 @@ def test_exports(client, login, create_device, db, fmt):
         assert "Free storage below the threshold" in text
 
 
-def test_dashboard_by_district(client, login, create_org_unit, create_device, db):
+def test_dashboard_by_district(client, login, create_org_unit, create_device, db, push):
     country = create_org_unit("Kenya")
     region = create_org_unit("Coast", parent=country)
     kilifi = create_org_unit("Kilifi", parent=region)
     kwale = create_org_unit("Kwale", parent=region)
     a = create_device(org_unit_id=kilifi.id)
     b = create_device(org_unit_id=kwale.id)
-    _push(a, storage_free_mb=10)
-    _push(b)
+    push(a, storage_free_mb=10)
+    push(b)
     db.session.commit()
     login("viewer")
     page = client.get("/health/").get_data(as_text=True)
