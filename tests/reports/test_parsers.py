@@ -173,6 +173,26 @@ def test_meminfo_without_memavailable():
         "android_version": "13", "api_level": 33, "security_patch": "2024-02-05",
         "crypto_state": "encrypted", "manufacturer": "INFINIX", "model": "Infinix X670",
         "serial": "H814X67001234567"}),
+    ("getprop_android8_huawei_nova2.txt", {
+        "android_version": "8.0.0", "api_level": 26, "security_patch": "2020-05-01",
+        "crypto_state": "encrypted", "manufacturer": "HUAWEI", "model": "PIC-AL00",
+        "serial": "RJCDU17528000348"}),
+    ("getprop_android12_realme_gt_neo3.txt", {
+        "android_version": "12", "api_level": 31, "security_patch": "2022-09-05",
+        "crypto_state": "encrypted", "manufacturer": "realme", "model": "RMX3560",
+        "serial": "DMDAOZIRXGS45HUK"}),
+    ("getprop_android10_samsung_s9.txt", {
+        "android_version": "10", "api_level": 29, "security_patch": "2022-01-01",
+        "crypto_state": "encrypted", "manufacturer": "samsung", "model": "SM-G9600",
+        "serial": "21e02390fd0d7ece"}),
+    ("getprop_android14_samsung_s24.txt", {
+        "android_version": "14", "api_level": 34, "security_patch": "2024-09-01",
+        "crypto_state": "encrypted", "manufacturer": "samsung", "model": "SM-S9210",
+        "serial": "R3CWA05H2GE"}),
+    ("getprop_android14_oppo_find_x3_pro.txt", {
+        "android_version": "14", "api_level": 34, "security_patch": "2025-03-01",
+        "crypto_state": "encrypted", "manufacturer": "OPPO", "model": "PEEM00",
+        "serial": "2a677273"}),
 ])
 def test_getprop_real_devices(fixture_text, name, expected):
     assert p.device_facts(p.parse_getprop(fixture_text(f"real/{name}"))) == expected
@@ -205,6 +225,38 @@ def test_getprop_real_multiline_value(fixture_text):
     assert props["persist.sys.boot.reason"] == ""
     assert props["persist.sys.bootloader"] == "yes"  # the line after the value still parses
     assert len(props) == 7
+
+
+def test_getprop_real_samsung_quirks(fixture_text):
+    """Galaxy S24 (Android 14): a two-line boot reason history; Galaxy S9 (Android 10): a
+    value holding its own brackets (Broadcom firmware version)."""
+    s24 = p.parse_getprop(fixture_text("real/getprop_android14_samsung_s24.txt"))
+    assert s24["persist.sys.boot.reason.history"] == (
+        "shutdown,userrequested,1748051139\nreboot,userrequested,1745718827")
+    assert s24["persist.sys.clear_package_cache_needed"] == "true"
+    s9 = p.parse_getprop(fixture_text("real/getprop_android10_samsung_s9.txt"))
+    assert s9["vendor.bluetooth_fw_ver"] == "BCM4361B2 Crown 1QW ANT1 [Version: 0110.0230]"
+    assert s9["vendor.gsm.current.vsid"] == "0"
+
+
+def test_getprop_real_oppo_android14_system_partition_says_oplus(fixture_text):
+    """ColorOS 14 on the Find X3 Pro: the system/product partitions name the maker "oplus"
+    (model "ossi") and the vendor image is older (12); the device's own props win."""
+    props = p.parse_getprop(fixture_text("real/getprop_android14_oppo_find_x3_pro.txt"))
+    assert props["ro.product.system.manufacturer"] == "oplus"
+    assert props["ro.vendor.build.version.release"] == "12"
+    facts = p.device_facts(props)
+    assert (facts["manufacturer"], facts["model"], facts["android_version"]) == (
+        "OPPO", "PEEM00", "14")
+
+
+def test_getprop_real_huawei_emui_patch_level_is_the_aosp_one(fixture_text):
+    """EMUI 8 (nova 2) prints two patch levels: AOSP's ro.build.version.security_patch
+    (2020-05-01) and Huawei's ro.huawei.build.version.security_patch (2021-01-01, with
+    ro.config.use_hw_security_patch=true). device_facts reports the AOSP property."""
+    props = p.parse_getprop(fixture_text("real/getprop_android8_huawei_nova2.txt"))
+    assert props["ro.huawei.build.version.security_patch"] == "2021-01-01"
+    assert p.device_facts(props)["security_patch"] == "2020-05-01"
 
 
 def test_getprop_value_left_open_is_dropped():
