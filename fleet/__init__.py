@@ -35,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fleet.config import load_config
 
     load_config(app, test_config)
+    from fleet.forms import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route: ids 1..2**31-1, else 404
     _init_logging(app)
     _init_extensions(app)
     _register_domains(app)
@@ -168,6 +171,9 @@ def _register_domains(app: Flask) -> None:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
     )
+    from fleet.apiutil import ErrorSchema
+
+    api.ERROR_SCHEMA = ErrorSchema  # the document describes fleet's envelope, not smorest's
     api.init_app(app, spec_kwargs={
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},

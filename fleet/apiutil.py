@@ -41,8 +41,29 @@ def api_blueprint(name: str, import_name: str, *, url_prefix: str = "/api/v1", *
     return blp
 
 
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(
+        required=True,
+        metadata={"description": "Machine-readable: not_found, invalid, conflict, forbidden, "
+                  "unprocessable_entity, csrf ... (fleet/errors.py, fleet/web.py)."},
+    )
+    message = ma.fields.String(required=True, metadata={"description": "For people, translated."})
+    field_messages = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        data_key="fields",
+        required=True,
+        metadata={"description": "Input field (dotted for list items: ``org_unit_ids.0``) -> "
+                  "its messages; empty when the error names no field."},
+    )
+
+
 class ErrorSchema(ma.Schema):
-    error = ma.fields.Dict()
+    """fleet's error answer, ``{"error": {"code", "message", "fields"}}``: the ``ERROR_SCHEMA``
+    of the OpenAPI document (every documented error and the default response). Built by
+    ``FleetError.to_dict`` and ``fleet.web``; never used to dump."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
 
 
 class PageArgs(ma.Schema):

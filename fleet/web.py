@@ -49,6 +49,22 @@ def _json_error(status: int, code: str, message: str, fields: dict | None = None
     return resp
 
 
+def flat_field_messages(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{field: [message, ...]}``, the envelope's ``fields``.
+
+    A list item or nested field gets a dotted name: ``{"org_unit_ids": {0: ["Not a valid
+    integer."]}}`` becomes ``{"org_unit_ids.0": ["Not a valid integer."]}``."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_field_messages(value, f"{name}."))
+        else:
+            flat.setdefault(name, []).extend(
+                str(m) for m in (value if isinstance(value, list) else [value]))
+    return flat
+
+
 def handle_http_exception(exc: HTTPException):
     """One handler for every HTTP error: JSON under /api/, an HTML page elsewhere."""
     if _wants_json():
@@ -58,7 +74,7 @@ def handle_http_exception(exc: HTTPException):
         if messages:  # webargs/marshmallow: {"json": {"field": ["msg"]}}
             for _location, errs in messages.items():
                 if isinstance(errs, dict):
-                    fields.update(errs)
+                    fields.update(flat_field_messages(errs))
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description if not fields else _("The input is not valid.")
         resp = _json_error(exc.code or 500, code, str(message), fields)

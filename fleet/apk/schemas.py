@@ -6,6 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from fleet.apk.models import RELEASE_STATUSES
+from fleet.forms import Id
 from fleet.forms import StrictSchema as _Input
 
 
@@ -80,7 +81,7 @@ class ReleaseToChannelArgs(_Input):
 
 
 class RollbackArgs(_Input):
-    release_id = ma.fields.Integer(required=True)
+    release_id = Id(required=True)
     note = ma.fields.String(load_default="")
 
 
@@ -129,8 +130,8 @@ class ChannelCreateArgs(_Input):
     is_test = ma.fields.Boolean(load_default=False)
     is_default = ma.fields.Boolean(load_default=False)
     dhis2_user_groups = ma.fields.List(ma.fields.String(validate=_UID), load_default=list)
-    org_unit_ids = ma.fields.List(ma.fields.Integer(), load_default=list)
-    holder_group_ids = ma.fields.List(ma.fields.Integer(), load_default=list)
+    org_unit_ids = ma.fields.List(Id(), load_default=list)
+    holder_group_ids = ma.fields.List(Id(), load_default=list)
 
 
 class ChannelUpdateArgs(_Input):
@@ -139,8 +140,8 @@ class ChannelUpdateArgs(_Input):
     is_test = ma.fields.Boolean()
     is_default = ma.fields.Boolean()
     dhis2_user_groups = ma.fields.List(ma.fields.String(validate=_UID))
-    org_unit_ids = ma.fields.List(ma.fields.Integer())
-    holder_group_ids = ma.fields.List(ma.fields.Integer())
+    org_unit_ids = ma.fields.List(Id())
+    holder_group_ids = ma.fields.List(Id())
 
 
 class HistorySchema(ma.Schema):
@@ -204,11 +205,13 @@ class HolderGroupSchema(ma.Schema):
 
 class HolderGroupCreateArgs(_Input):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
-    holder_ids = ma.fields.List(ma.fields.Integer(), load_default=list)
+    holder_ids = ma.fields.List(Id(), load_default=list)
 
 
 class UpdateCheckArgs(ma.Schema):
-    versionCode = ma.fields.Integer(required=True, validate=ma.validate.Range(min=0))  # noqa: N815
+    versionCode = ma.fields.Integer(  # noqa: N815
+        required=True, validate=ma.validate.Range(min=0, max=2**63 - 1),
+        metadata={"description": "Android's 64-bit longVersionCode of the installed app"})
     device = ma.fields.String(load_default=None,
                               metadata={"description": "asset tag or IMEI (channel tokens)"})
     token = ma.fields.String(load_default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
+from fleet.forms import Id
 from fleet.forms import InputSchema as _Input
 from fleet.inventory.fields import ICCID, IMEI, MSISDN, Text, WholeNumber
 from fleet.inventory.models import DEVICE_STATUSES, HOLDER_ROLES, OWNERSHIPS, SIM_STATUSES
@@ -40,7 +41,7 @@ class OrgUnitCreateArgs(_Input):
     )
     code = Text(allow_none=True, validate=ma.validate.Length(max=50))
     level = _int(1, 10, load_default=None)
-    parent_id = ma.fields.Integer(allow_none=True, load_default=None)
+    parent_id = Id(allow_none=True, load_default=None)
     parent = Text(
         allow_none=True,
         load_default=None,
@@ -89,7 +90,7 @@ class HolderCreateArgs(_Input):
     name = Text(required=True, validate=ma.validate.Length(min=1, max=200))
     role = Text(load_default="campaign_worker", validate=ma.validate.OneOf(HOLDER_ROLES))
     msisdn = MSISDN(allow_none=True)
-    org_unit_id = ma.fields.Integer(allow_none=True)
+    org_unit_id = Id(allow_none=True)
     org_unit = Text(allow_none=True, metadata={"description": "Org unit by UID, code or name."})
     dhis2_username = Text(allow_none=True, validate=ma.validate.Length(max=100))
     national_id = Text(allow_none=True, validate=ma.validate.Length(max=60))
@@ -228,7 +229,7 @@ class DeviceCreateArgs(_Input):
     storage_gb = _int(1, 4096)
     ownership = Text(load_default="institution", validate=ma.validate.OneOf(OWNERSHIPS))
     status = Text(load_default="in_stock", validate=ma.validate.OneOf(INITIAL_STATUSES))
-    org_unit_id = ma.fields.Integer(allow_none=True)
+    org_unit_id = Id(allow_none=True)
     org_unit = Text(allow_none=True, metadata={"description": "Org unit by UID, code or name."})
     notes = Text(allow_none=True)
 
@@ -284,7 +285,7 @@ class StatusChangeArgs(_Input):
 
 
 class CheckoutArgs(_Input):
-    holder_id = ma.fields.Integer(required=True)
+    holder_id = Id(required=True)
     condition = Text(allow_none=True)
 
 

@@ -8,6 +8,7 @@ import marshmallow as ma
 from fleet.apiutil import api_blueprint
 from fleet.auth.access import actor, require
 from fleet.extensions import db
+from fleet.forms import Id
 from fleet.forms import StrictSchema as _Input
 from fleet.labels import scanning
 
@@ -25,7 +26,7 @@ class ScanArgs(_Input):
 
 
 class ScanCheckoutArgs(ScanArgs):
-    holder_id = ma.fields.Integer(required=True)
+    holder_id = Id(required=True)
     condition = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=2000))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from fleet.forms import Id
 from fleet.provisioning.models import CAPACITY_CHECKS, PIN_POLICIES, PLAY_STORE_POLICIES
 
 
@@ -20,7 +21,7 @@ class ProvProfileArgs(ma.Schema):
     description = fields.String()
     channel_name = fields.String(allow_none=True)
     packages = fields.List(fields.String())
-    release_ids = fields.List(fields.Integer())
+    release_ids = fields.List(Id())
     pin_policy = fields.String(validate=validate.OneOf(PIN_POLICIES))
     pin = fields.String(load_only=True, allow_none=True, validate=validate.Regexp(r"^\d{4,16}$"))
     pin_length = fields.Integer(validate=validate.Range(4, 16))
@@ -30,9 +31,9 @@ class ProvProfileArgs(ma.Schema):
     screen_off_timeout_s = fields.Integer(allow_none=True, validate=validate.Range(5, 86400))
     play_store = fields.String(validate=validate.OneOf(PLAY_STORE_POLICIES))
     permissions = fields.List(fields.Nested(ProvPermissionGrant))
-    min_api_level = fields.Integer(allow_none=True)
-    min_ram_mb = fields.Integer(allow_none=True)
-    min_free_storage_mb = fields.Integer(allow_none=True)
+    min_api_level = fields.Integer(allow_none=True, validate=validate.Range(1, 99))
+    min_ram_mb = fields.Integer(allow_none=True, validate=validate.Range(0, 2**24))
+    min_free_storage_mb = fields.Integer(allow_none=True, validate=validate.Range(0, 2**30))
     min_battery = fields.Integer(allow_none=True, validate=validate.Range(0, 100))
     dhis2_settings_profile = fields.String(allow_none=True)
     capacity_check = fields.String(validate=validate.OneOf(CAPACITY_CHECKS))
