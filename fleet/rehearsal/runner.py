@@ -35,6 +35,12 @@ import requests
 from fleet.rehearsal import apkbuild
 from fleet.rehearsal.generator import Campaign, generate
 
+#: Each rule's status the rehearsal expects on every phone after provisioning and a health
+#: pull: ``ram_capacity`` is checked against the capacity model's verdict instead.
+PHONE_PLANTED = {"stale": "pass", "app_behind": "pass", "api_below_min_sdk": "pass",
+                 "low_storage": "pass", "battery": "pass", "not_encrypted": "pass",
+                 "no_screen_lock": "pass", "sim_swapped": "unknown", "ram_capacity": None}
+
 
 class StepFailed(Exception):
     """A rehearsal step did not reach its expected outcome; the message says why."""
@@ -494,12 +500,65 @@ class Rehearsal:
             return body
         return body.get("items") or body.get("reports") or []
 
+    def _all(self, path: str, **params) -> list[dict]:
+        """Every item of a paged list, page by page (500 a page)."""
+        items, page = [], 1
+        while True:
+            body = self.api.call("GET", path, params={**params, "page": page, "per_page": 500})
+            items += body["items"]
+            if page >= body["meta"]["pages"]:
+                return items
+            page += 1
+
     def s_compliance(self) -> str:
         proc = self.fleet("health", "check")
         last = proc.stdout.strip().splitlines()[-1]
         total = self.api.total("/devices")
         expect(last.startswith(f"{total} device"), f"'{last}', expected {total} devices")
-        return last
+        # What the run planted: only the phones reported (health pull); every other device
+        # never did, so it fails "stale" and nothing else (its other rules are unknown).
+        phones = set(self.phone_tags)
+        failing = {i["asset_tag"]: [f["rule"] for f in i["failing"]]
+                   for i in self._all("/compliance", compliant="false")}
+        stale = {i["asset_tag"] for i in self._all("/compliance", rule="stale")}
+        expect(len(stale) == total - len(phones) and not stale & phones,
+               f"{len(stale)} devices fail 'stale' ({sorted(stale & phones)} of them phones), "
+               f"expected the {total - len(phones)} that never reported")
+        odd = sorted(t for t in stale if failing.get(t) != ["stale"])
+        expect(not odd, f"never-reported devices failing more than 'stale': "
+               f"{[(t, failing.get(t)) for t in odd[:3]]}")
+        # The phones: the release installed, a PIN set, encrypted, room and battery enough;
+        # no SIM paired. Only the RAM rule may fail, as the capacity model judges the holder.
+        report = self.api.call("GET", "/capacity/report")
+        verdicts = {r["asset_tag"]: r["verdict"] for d in report["districts"]
+                    for r in d["devices"]}
+        short = []
+        for tag in self.phone_tags:
+            found = {f["rule"]: f for f in
+                     self.api.call("GET", f"/devices/{tag}/compliance")["findings"]}
+            bad = {r: f["status"] for r, f in found.items() if f["status"] != PHONE_PLANTED[r]
+                   and r != "ram_capacity"}
+            expect(not bad, f"{tag}: {bad}, planted {PHONE_PLANTED}")
+            ram = found["ram_capacity"]
+            expect((ram["status"] == "fail") == (ram["evidence"].get("verdict") == "insufficient"),
+                   f"{tag}: ram_capacity {ram['status']} with verdict {ram['evidence']}")
+            expect(verdicts.get(tag) != "insufficient" or ram["status"] == "fail",
+                   f"{tag}: the capacity report says insufficient, compliance {ram['status']}")
+            live = [r for r, f in found.items() if f["status"] == "fail"]
+            expect(failing.get(tag, []) == live, f"{tag}: stored failing {failing.get(tag)}, "
+                   f"evaluated now {live}")
+            short += [tag] if live else []
+        expect(len(failing) == len(stale) + len(short), f"{len(failing)} non-compliant")
+        pilot = self.campaign.pilot_district
+        in_pilot = self.api.total("/compliance", district=self.org_ids[pilot.code])
+        expect(in_pilot == self.api.total("/devices", district=pilot.name),
+               f"{in_pilot} devices of {pilot.name} in the compliance list")
+        assigned = {i["asset_tag"] for i in self._all("/compliance", status="assigned")}
+        expect(assigned == phones, f"compliance list of assigned devices: {len(assigned)}")
+        return (f"{last}; via /api/v1/compliance: {len(failing)} non-compliant = "
+                f"{len(stale)} never reported + {len(short)} phone(s) failing ram_capacity "
+                f"(insufficient for the holder's workload); {len(phones) - len(short)} "
+                f"phone(s) compliant")
 
     def s_capacity(self) -> str:
         out = self.work / "capacity-report.csv"
