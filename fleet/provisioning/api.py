@@ -16,11 +16,12 @@ from fleet.extensions import db
 from fleet.provisioning import background
 from fleet.provisioning import operations as ops
 from fleet.provisioning.models import Run
-from fleet.provisioning.runs import run_summary, start_run
+from fleet.provisioning.runs import resume_run, run_summary, start_run
 from fleet.provisioning.schemas import (
     ProvProfileArgs,
     ProvProfileSchema,
     ProvProfileUpdateArgs,
+    ProvRunResumeArgs,
     ProvRunSchema,
     ProvRunStartArgs,
     ProvStationArgs,
@@ -82,7 +83,8 @@ def create_station(args):
 
 def _dump(run: Run) -> dict:
     data = run_summary(run)
-    data["active"] = background.is_active(current_app._get_current_object(), run.id)
+    data["active"] = background.is_active(current_app._get_current_object(), run.id) or \
+        run.status == "running"
     return data
 
 
@@ -90,6 +92,7 @@ def _dump(run: Run) -> dict:
 @blp.response(200, ProvRunSchema(many=True))
 @require("read")
 def list_runs():
+    background.settle_stale_runs(actor())
     runs = db.session.scalars(select(Run).order_by(Run.id.desc()).limit(50))
     return [_dump(r) for r in runs]
 
@@ -110,10 +113,30 @@ def start(args):
     who = actor()
     run = start_run(profile, station, actor=who)
     db.session.commit()
+    _launch(run, args, who)
+    return _dump(run)
+
+
+def _launch(run: Run, args: dict, who) -> None:
     background.launch(current_app._get_current_object(), run.id,
                       actor_id=getattr(who, "id", None), serials=args["serials"] or None,
                       watch=args["watch"], timeout=args["timeout"],
                       concurrency=args["concurrency"])
+
+
+@blp.post("/runs/<int:run_id>/resume")
+@blp.arguments(ProvRunResumeArgs)
+@blp.response(202, ProvRunSchema)
+@require("provision")
+def resume(args, run_id):
+    """Continue an interrupted or finished run in the background (``fleet provision --resume``):
+    finished phones are skipped, the others start at their resume step. 409 while the run is
+    live in some process."""
+    run = db.get_or_404(Run, run_id)
+    who = actor()
+    resume_run(run, actor=who)
+    db.session.commit()
+    _launch(run, args, who)
     return _dump(run)
 
 
@@ -121,6 +144,7 @@ def start(args):
 @blp.response(200, ProvRunSchema)
 @require("read")
 def get_run(run_id):
+    background.settle_stale_runs(actor())
     return _dump(db.get_or_404(Run, run_id))
 
 

@@ -3,6 +3,11 @@ database session), registered in ``app.extensions["fleet_provisioning_runs"]`` s
 tell whether a run is live and stop it. One web process runs the runs it started; the CLI runs
 its own in the foreground. Either way every step is committed as it happens, so the run page
 (polling ``GET /api/v1/provisioning/runs/<id>``) shows the same progress.
+
+A run started here dies with this process (SIGKILL, a restart, a worker recycled): its
+heartbeat stops, and the pages and API that show runs mark it interrupted
+(:func:`settle_stale_runs`); ``POST /api/v1/provisioning/runs/<id>/resume`` (or
+``fleet provision --resume``) continues it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ import logging
 import threading
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
+
+from fleet.extensions import db
+from fleet.provisioning.runs import interrupt_stale_runs
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +34,6 @@ def launch(app: Flask, run_id: int, *, actor_id: int | None, serials: list[str] 
 
     def target() -> None:
         from fleet.auth.models import User
-        from fleet.extensions import db
         from fleet.provisioning.models import Run
         from fleet.provisioning.runs import Provisioner
         from fleet.provisioning.stations import StationSpec, open_station
@@ -69,3 +77,15 @@ def stop(app: Flask, run_id: int) -> bool:
         return False
     entry[1].set()
     return True
+
+
+def settle_stale_runs(actor) -> None:
+    """For web requests that show runs: runs whose process died (killed, restarted: a run
+    started here lives in a web worker) are marked interrupted and committed before they are
+    shown (:func:`fleet.provisioning.runs.interrupt_stale_runs`; a no-op read when none did).
+    A busy SQLite database only postpones it to the next read."""
+    try:
+        if interrupt_stale_runs(actor=actor):
+            db.session.commit()
+    except OperationalError:
+        db.session.rollback()

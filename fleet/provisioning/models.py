@@ -16,7 +16,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fleet.crypto import EncryptedText
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.inventory.models import Device
 from fleet.timeutil import utcnow
 
@@ -84,8 +83,8 @@ class Profile(db.Model):
     min_battery: Mapped[int | None] = mapped_column(Integer)
     dhis2_settings_profile: Mapped[str | None] = mapped_column(String(60))
     capacity_check: Mapped[str] = mapped_column(String(10), default="warn")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
 
     __table_args__ = (
@@ -116,7 +115,7 @@ class Station(db.Model):
     ssh_username: Mapped[str | None] = mapped_column(String(100))
     private_key: Mapped[str | None] = mapped_column(EncryptedLongText())
     known_hosts: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint(f"kind IN {_in(STATION_KINDS)}", name="kind"),
                       CheckConstraint("adb_port BETWEEN 1 AND 65535", name="adb_port"))
@@ -146,9 +145,15 @@ class Run(db.Model):
     station_id: Mapped[int | None] = mapped_column(ForeignKey("provisioning_station.id"))
     status: Mapped[str] = mapped_column(String(20), default="running")
     started_by: Mapped[str] = mapped_column(String(80), default="system")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")
+    #: The process driving the run (``host pid N``) and its last sign of life: a ``running``
+    #: run whose heartbeat is older than PROVISIONING_RUN_STALE_S lost that process (killed,
+    #: server restarted) and is shown ``interrupted`` (:func:`fleet.provisioning.runs.
+    #: interrupt_stale_runs`).
+    owner: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     profile: Mapped[Profile] = relationship()
     station: Mapped[Station | None] = relationship()
@@ -183,8 +188,8 @@ class RunItem(db.Model):
     #: Random per-phone PIN (policy ``random``), printed on the handover slip only.
     pin: Mapped[str | None] = mapped_column(EncryptedText())
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     run: Mapped[Run] = relationship(back_populates="items")
     device: Mapped[Device | None] = relationship()
@@ -214,7 +219,7 @@ class StepRecord(db.Model):
     output: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     item: Mapped[RunItem] = relationship(back_populates="steps")
 
@@ -234,7 +239,7 @@ class InstalledPackage(db.Model):
     version_name: Mapped[str | None] = mapped_column(String(100))
     signer_sha256: Mapped[str | None] = mapped_column(String(64))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("provisioning_item.id"))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("device_id", "package",
                                        name="uq_device_installed_package_device_package"),)

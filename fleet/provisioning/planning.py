@@ -85,12 +85,15 @@ def new_pin(length: int) -> str:
 
 
 def known_pins(serial: str | None) -> list[str]:
-    """Screen-lock PINs fleet set on the phone with this serial (latest first): the random
-    PINs of its finished items, so a re-run can verify or change the lock it set."""
+    """Screen-lock PINs fleet may have set on the phone with this serial (latest first): the
+    random PINs of its items, finished or not, so a later run can verify or change the lock
+    fleet set. Unfinished items count: a run killed (or a phone unplugged) after the pin step
+    but before the record step left that item's PIN on the phone; a PIN never set costs one
+    refused ``locksettings set-pin --old`` try."""
     if not serial:
         return []
     rows = db.session.scalars(select(RunItem).where(
-        RunItem.serial == serial, RunItem.status == "done", RunItem.pin.is_not(None))
+        RunItem.serial == serial, RunItem.pin.is_not(None))
         .order_by(RunItem.id.desc()).limit(5))
     out: list[str] = []
     for row in rows:

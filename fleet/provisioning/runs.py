@@ -10,23 +10,35 @@ it was given (the CLI passes ``db.session.commit``), so a crash loses at most th
 Resuming: an item that failed or whose phone went away keeps ``resume_step``; when the phone is
 seen again (plugged back in a ``watch`` run, or in ``fleet provision --resume RUN``) its
 pipeline starts there (pre-flight always runs again, it only reads the phone).
+
+Liveness: the coordinator writes the run's ``heartbeat_at`` (and ``owner``, ``host pid N``)
+several times per PROVISIONING_RUN_STALE_S. A process killed mid-run (SIGKILL, a server
+restart: runs started from the API live in a web worker) stops writing it;
+:func:`interrupt_stale_runs` then marks the run ``interrupted`` and its phones in progress
+``gone`` at the step they were in, so the run can be resumed. Nothing of a phone reaches the
+inventory before its record step (one transaction, after verify passed), so a killed run never
+leaves a phone ``provisioned`` unverified.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from fleet.audit.operations import record, snapshot
-from fleet.errors import InvalidInput
+from fleet.errors import Conflict, InvalidInput
 from fleet.extensions import db
 from fleet.provisioning.adb import AdbUnavailable, Phone, PhoneGone, list_devices
 from fleet.provisioning.models import (
@@ -38,9 +50,9 @@ from fleet.provisioning.models import (
     Station,
     StepRecord,
 )
-from fleet.provisioning.pipeline import Plan, StepEvent, probe, run_pipeline
+from fleet.provisioning.pipeline import WORKER_STEPS, Plan, StepEvent, probe, run_pipeline
 from fleet.provisioning.planning import build_plan, match_device
-from fleet.timeutil import utcnow
+from fleet.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +62,9 @@ POLL_S = 0.5
 RETRY_GONE_S = 5.0
 #: Statuses from which a verified phone becomes ``provisioned`` (inventory lifecycle).
 PROVISIONABLE_FROM = ("in_stock", "returned", "provisioned")
+#: Default seconds without a heartbeat after which a running run counts as interrupted
+#: (config PROVISIONING_RUN_STALE_S); the coordinator beats four times per period.
+RUN_STALE_S = 60.0
 
 
 def _is_locked(exc: OperationalError) -> bool:
@@ -61,11 +76,24 @@ def _name(actor) -> str:
     return getattr(actor, "username", None) or "system"
 
 
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a running run counts as interrupted (config
+    PROVISIONING_RUN_STALE_S, default :data:`RUN_STALE_S`)."""
+    return float(current_app.config.get("PROVISIONING_RUN_STALE_S") or RUN_STALE_S)
+
+
+def this_process() -> str:
+    """``host pid N``: the owner written on a run this process drives."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
 def start_run(profile: Profile, station: Station | None, *, actor) -> Run:
     """A new run of ``profile`` (its current version) at ``station`` (None: the local adb
     server of the app's config). Flushes and audits; the caller commits."""
+    now = utcnow()
     run = Run(profile=profile, profile_version=profile.version, station=station,
-              status="running", started_by=_name(actor), started_at=utcnow(), note="")
+              status="running", started_by=_name(actor), started_at=now, note="",
+              owner=this_process(), heartbeat_at=now)
     db.session.add(run)
     db.session.flush()
     record(actor, "provisioning.run.start", run, after=snapshot(run))
@@ -130,6 +158,8 @@ class Provisioner:
         self.items: dict[str, int] = {}      # adb serial -> RunItem id
         self.station_down = False
         self.retry_at: dict[str, float] = {}  # adb serial -> when a gone phone is retried
+        self.beat_every = stale_after() / 4
+        self.beat_at = 0.0                    # monotonic time of the last heartbeat
 
     # ---- helpers ----------------------------------------------------------------------------
     def _item(self, adb_serial: str) -> RunItem | None:
@@ -379,6 +409,16 @@ class Provisioner:
             db.session.flush()
             self.commit()
 
+    def _heartbeat(self) -> None:
+        """Write the run's sign of life (at most every ``beat_every`` seconds)."""
+        if time.monotonic() - self.beat_at < self.beat_every:
+            return
+        run = db.session.get(Run, self.run_row.id)
+        run.owner, run.heartbeat_at = this_process(), utcnow()
+        db.session.flush()
+        self.commit()
+        self.beat_at = time.monotonic()
+
     # ---- the loop ---------------------------------------------------------------------------
     def _finished(self) -> bool:
         if self.busy:
@@ -399,6 +439,7 @@ class Provisioner:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="provision") as pool:
             first = True
             while True:
+                self._retrying(self._heartbeat)
                 try:
                     entries = list_devices(self.client)
                     self.station_down = False
@@ -494,12 +535,75 @@ class Provisioner:
         return run
 
 
+def is_stale(run: Run, *, now=None) -> bool:
+    """True when ``run`` is ``running`` but its process gave no sign of life for
+    :func:`stale_after` seconds (heartbeat, else start time)."""
+    if run.status != "running":
+        return False
+    last = as_utc(run.heartbeat_at or run.started_at)
+    return ((now or utcnow()) - last).total_seconds() > stale_after()
+
+
+def _in_flight_step(item: RunItem) -> str | None:
+    """The worker step a phone was in when its run's process died: the step after the last
+    one that completed (never past verify: a phone is recorded only by the attempt that
+    verified it), the last one when it failed or went away, None before any step."""
+    last = item.steps[-1] if item.steps else None
+    if last is None or last.step not in WORKER_STEPS:
+        return None if last is None else "verify"
+    if last.status in ("ok", "warn", "skipped") and last.step != "verify":
+        return WORKER_STEPS[WORKER_STEPS.index(last.step) + 1]
+    return last.step
+
+
+def interrupt_stale_runs(*, actor=None, now=None) -> list[Run]:
+    """Mark every stale running run (:func:`is_stale`) ``interrupted``: its phones in progress
+    become ``gone`` with ``resume_step`` at the step they were in, and the run's note says
+    when its process was last seen. Flushes and audits (``provisioning.run.interrupt``); the
+    caller commits. Returns the runs changed (usually none)."""
+    now = now or utcnow()
+    changed = []
+    for run in db.session.scalars(select(Run).where(Run.status == "running")):
+        if not is_stale(run, now=now):
+            continue
+        before = snapshot(run)
+        seen = as_utc(run.heartbeat_at or run.started_at)
+        run.status = "interrupted"
+        run.finished_at = now
+        run.note = (f"the process running it ({run.owner or 'unknown'}) stopped: no sign of "
+                    f"life since {seen.isoformat(timespec='seconds')} (server killed or "
+                    f"restarted); resume the run")[:500]
+        for item in run.items:
+            if item.status in ("pending", "running"):
+                item.resume_step = _in_flight_step(item)
+                item.status = "gone"
+                item.message = (f"interrupted during {item.resume_step or 'preflight'}: the "
+                                f"process running the run stopped")
+                item.finished_at = now
+        db.session.flush()
+        record(actor, "provisioning.run.interrupt", run, before=before, after=snapshot(run))
+        log.warning("provisioning run %s interrupted: %s", run.id, run.note)
+        changed.append(run)
+    return changed
+
+
 def resume_run(run: Run, *, actor) -> Run:
     """Reopen ``run``: back to ``running`` with the profile's current version (a profile fixed
-    after a failure, e.g. a release with a lower minSdk, applies to the remaining phones)."""
+    after a failure, e.g. a release with a lower minSdk, applies to the remaining phones).
+
+    A run whose process died is first marked interrupted (:func:`interrupt_stale_runs`).
+    Raises Conflict when the run is still live in some process (a recent heartbeat): two
+    processes driving the same phones would both act on them."""
+    interrupt_stale_runs(actor=actor)
+    if run.status == "running":
+        raise Conflict(_l("Run %(id)s is still running in %(owner)s; stop it there first, or "
+                          "wait %(s)s s after that process died.", id=run.id,
+                          owner=run.owner or _l("another process"), s=int(stale_after())))
     before = snapshot(run)
+    now = utcnow()
     run.status = "running"
     run.finished_at = None
+    run.owner, run.heartbeat_at = this_process(), now
     run.profile_version = run.profile.version
     db.session.flush()
     record(actor, "provisioning.run.resume", run, before=before, after=snapshot(run))
@@ -524,7 +628,7 @@ def run_summary(run: Run) -> dict:
         })
     return {"id": run.id, "profile": run.profile.name, "profile_version": run.profile_version,
             "station": run.station.name if run.station else None, "status": run.status,
-            "started_by": run.started_by,
+            "note": run.note or "", "started_by": run.started_by,
             "started_at": run.started_at.isoformat() if run.started_at else None,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "counts": counts, "items": items}

@@ -89,15 +89,20 @@ class ProvStationSchema(ma.Schema):
     has_private_key = fields.Function(lambda s: bool(s.private_key))
 
 
-class ProvRunStartArgs(ma.Schema):
-    profile = fields.String(required=True)
-    station = fields.String(allow_none=True, load_default=None)
+class ProvRunResumeArgs(ma.Schema):
+    """Resuming a run: only these phones (default: every phone the station sees), as at start."""
+
     serials = fields.List(fields.String(), load_default=list)
-    all = fields.Boolean(load_default=False)
     watch = fields.Boolean(load_default=False)
     timeout = fields.Float(allow_none=True, load_default=None,
                            validate=validate.Range(1, 24 * 3600))
     concurrency = fields.Integer(load_default=8, validate=validate.Range(1, 64))
+
+
+class ProvRunStartArgs(ProvRunResumeArgs):
+    profile = fields.String(required=True)
+    station = fields.String(allow_none=True, load_default=None)
+    all = fields.Boolean(load_default=False)
 
 
 class ProvStepSchema(ma.Schema):
@@ -128,6 +133,8 @@ class ProvRunSchema(ma.Schema):
     profile_version = fields.Integer()
     station = fields.String(allow_none=True)
     status = fields.String()
+    #: Why the run stopped early (e.g. its process died), else empty.
+    note = fields.String()
     active = fields.Boolean()
     started_by = fields.String()
     started_at = fields.String(allow_none=True)

@@ -131,6 +131,12 @@ class Process:
             self._fh.flush()
         return self.log.read_text(errors="replace")
 
+    def children(self) -> list[int]:
+        """Pids of the direct children of this process (gunicorn: its workers; under a
+        ``wrap`` prefix: of the wrapped process's own pid)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
     def kill(self) -> None:
         """SIGKILL the whole process group (gunicorn master and workers): a crash."""
         if self.proc.poll() is None:
@@ -181,8 +187,9 @@ class AppProcess(Process):
 class Nginx:
     """nginx running ``deploy/nginx-fleet.conf`` with its upstream replaced by
     ``upstream_ports`` (one ``server`` line each), its listen ports by free ones, the
-    certificate by ``cert``/``key`` and the internal APK alias by ``apk_dir``. Access log in
-    ``<root>/logs/access.log`` with the upstream address of each request."""
+    certificate by ``cert``/``key`` and the internal APK alias by ``apk_dir``. The site's access
+    log goes to ``<root>/logs/access.log`` in its own format, which names the upstream of each
+    request (``upstream=127.0.0.1:<port>``)."""
 
     def __init__(self, root: Path, *, upstream_ports: list[int], apk_dir: Path, cert: Path,
                  key: Path):
@@ -202,6 +209,7 @@ class Nginx:
             "/etc/ssl/fleet/fullchain.pem": str(cert),
             "/etc/ssl/fleet/privkey.pem": str(key),
             "alias /var/lib/fleet/apks/;": f"alias {str(apk_dir).rstrip('/')}/;",
+            "/var/log/nginx/fleet-access.log": str(root / "logs" / "access.log"),
         }
         for old, new in replacements.items():
             if old not in site:
@@ -221,8 +229,6 @@ pid {root}/nginx.pid;
 error_log {root}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format upstream '$request_method $uri $status upstream=$upstream_addr';
-    access_log {self.access_log} upstream;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;

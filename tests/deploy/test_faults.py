@@ -10,9 +10,11 @@ The DHIS2 timeout and the adb/ssh drops are covered in tests/dhis2 and tests/pro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -48,29 +50,47 @@ class Instance:
     def __init__(self, root: Path, url: str):
         self.root, self.url = root, url
         self.data_dir = root / "data"
-        config = {"SECRET_KEY": secrets.token_hex(32),
-                  "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-                  "SCHEDULER_IN_SERVER": False, "RATELIMIT_ENABLED": False}
-        self.env = fleet_env(self.data_dir, url, **config)
-        from fleet_testing import make_test_app
-
+        self.config = {"SECRET_KEY": secrets.token_hex(32),
+                       "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                       "SCHEDULER_IN_SERVER": False, "RATELIMIT_ENABLED": False}
+        self.env = fleet_env(self.data_dir, url, **self.config)
         from fleet.auth.operations import create_user, issue_token
         from fleet.cli import upgrade_database
-        from fleet.extensions import db
 
-        app = make_test_app(self.data_dir, url, **config)
-        with app.app_context():
+        with self.app_context() as db:
             upgrade_database()
             tokens = []
             for name in ("admin", "approver"):
                 user = create_user(name, PASSWORD, "admin", actor=None)
                 db.session.flush()
                 tokens.append(issue_token(user, "faults", actor=None)[1])
-            db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
         self.token, self.approver_token = tokens
         self._n = 0
+
+    @contextlib.contextmanager
+    def app_context(self):
+        """An app of this instance in this process (as ``fleet init`` or a CLI command would
+        run), for setting up rows; yields ``db``, commits at the end."""
+        from fleet_testing import make_test_app
+
+        from fleet.extensions import db
+
+        app = make_test_app(self.data_dir, self.url, **self.config)
+        with app.app_context():
+            try:
+                yield db
+                db.session.commit()
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+    def job(self, job_id: str) -> str:
+        """Run one scheduled job now with ``fleet scheduler --once --job`` (its slot 1 s
+        long, so runs a second apart are not taken for the same run); returns its line."""
+        env = dict(self.env, FLEET_JOB_INTERVALS=json.dumps({job_id: 1}))
+        out = run_fleet(["scheduler", "--once", "--job", job_id], env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout.strip()
 
     def serve(self, **config) -> AppProcess:
         self._n += 1
@@ -182,7 +202,7 @@ def test_sigkill_during_a_slow_apk_upload_leaves_no_release(instance, apk_factor
     published, temps = _store_files(store)
     assert published == []
     # what a crash leaves is a temporary file, never served (not in the store's layout)
-    assert all(t.endswith(".part") for t in temps)
+    assert temps and all(t.endswith(".part") for t in temps)
 
     app = instance.serve()
     try:
@@ -202,6 +222,20 @@ def test_sigkill_during_a_slow_apk_upload_leaves_no_release(instance, apk_factor
     finally:
         app.stop()
     assert instance.count("apk_release") == 1
+    # the scheduled sweep leaves a part that may be an upload in flight (written to in the
+    # last hour) ...
+    assert _store_files(store)[1] == temps
+    assert instance.job("apk_upload_parts_sweep") == \
+        "apk_upload_parts_sweep: success - deleted 0 interrupted APK uploads"
+    assert _store_files(store)[1] == temps
+    # ... and deletes it once nothing has written to it for an hour
+    two_hours_ago = time.time() - 2 * 3600
+    for name in temps:
+        os.utime(store / name, (two_hours_ago, two_hours_ago))
+    assert instance.job("apk_upload_parts_sweep") == \
+        f"apk_upload_parts_sweep: success - deleted {len(temps)} interrupted APK uploads"
+    assert _store_files(store) == ([f"{sha[:2]}/{sha}.apk"], [])
+    assert (store / sha[:2] / f"{sha}.apk").read_bytes() == data
 
 
 def _device_sheet(count: int, start: int) -> bytes:
@@ -270,6 +304,308 @@ def test_sigkill_during_a_bulk_import_leaves_no_half_import(instance):
     finally:
         app.stop()
     assert instance.count("device") == count
+
+
+# ---- SIGKILL during an agreement signature -------------------------------------------------
+
+def _printed_agreement(instance: Instance) -> tuple[int, str]:
+    """A phone checked out to a holder with its agreement printed: (agreement id, SHA-256
+    of its terms text)."""
+    from fleet.agreements import operations as agreements
+    from fleet.inventory import operations as inventory
+
+    with instance.app_context() as db:
+        device = inventory.register_device({"imei": make_imei(910001), "manufacturer": "Tecno",
+                                            "model": "Pop 7", "box_number": "B-0901"},
+                                           actor=None)
+        holder = inventory.create_holder({"name": "Amina Bello", "msisdn": "+2348031200901"},
+                                         actor=None)
+        inventory.checkout(device, holder, actor=None, condition="new in box")
+        agreement = agreements.create_agreement(device, actor=None)
+        agreements.print_agreement(agreement, actor=None)
+        db.session.flush()
+        return agreement.id, agreement.terms_sha256
+
+
+class _RenameHeld:
+    """``strace`` attached to every thread of ``pid``, holding each rename the process makes
+    for a minute after it is done (``inject=...:delay_exit``): a process caught between
+    renaming a file into place and committing its transaction, until it is killed."""
+
+    def __init__(self, pid: int):
+        strace = shutil.which("strace")
+        assert strace, "strace is needed to hold the server after its rename"
+        self.proc = subprocess.Popen(
+            [strace, "-f", "-p", str(pid), "-e", "trace=rename,renameat,renameat2",
+             "-e", "inject=rename,renameat,renameat2:delay_exit=60000000", "-o", "/dev/null"],
+            stderr=subprocess.PIPE, text=True)
+        first = self.proc.stderr.readline()  # "strace: Process N attached"
+        assert "attached" in first, first
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def _sign_request(port: int, token: str, agreement_id: int, body: bytes) -> socket.socket:
+    sock = _send_headers(port, "POST", f"/api/v1/agreements/{agreement_id}/signature", {
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+        "Content-Length": str(len(body))})
+    sock.sendall(body)
+    return sock
+
+
+def _aged(path: Path, hours: float = 2) -> None:
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+
+
+def test_sigkill_during_an_agreement_signature_leaves_it_unsigned(instance):
+    import base64
+
+    from agreement_testing import signature_png
+
+    agreement_id, terms_sha = _printed_agreement(instance)
+    png = signature_png()
+    png_sha = hashlib.sha256(png).hexdigest()
+    stored = instance.data_dir / "agreements" / png_sha[:2] / f"{png_sha}.png"
+    body = json.dumps({"signature": "data:image/png;base64," + base64.b64encode(png).decode(),
+                       "text_sha256": terms_sha, "signer_name": "Amina Bello"}).encode()
+    before = query(instance.url, "SELECT status, lock_version FROM agreement")
+    assert before[0][0] == "printed"
+    app = instance.serve()
+    held = None
+    try:
+        [worker] = app.children()
+        held = _RenameHeld(worker)
+        sock = _sign_request(app.port, instance.token, agreement_id, body)
+        # the PNG is renamed into place: the worker is now between the file and its commit
+        _wait_for(stored.exists, 30, "the signature PNG in the file store")
+        assert query(instance.url, "SELECT status FROM agreement WHERE id = :i",
+                     i=agreement_id) == [("printed",)]
+        assert not _answered(sock)
+        app.kill()
+        sock.close()
+    finally:
+        if held is not None:
+            held.stop()
+        app.stop()
+    # no half-signed agreement: still printed, no signature row, no step, no audit entry
+    assert query(instance.url, "SELECT status, lock_version FROM agreement") == before
+    assert instance.count("agreement_signature") == 0
+    assert query(instance.url, "SELECT action FROM agreement_step ORDER BY id") == \
+        [("create",), ("print",)]
+    assert query(instance.url, "SELECT count(*) FROM audit_log WHERE action IN "
+                               "('agreement.signature', 'agreement.sign_holder')") == [(0,)]
+    # the PNG written just before the crash is an orphan: complete, referred to by nothing
+    assert stored.read_bytes() == png
+
+    app = instance.serve()
+    try:
+        client = instance.client(app)
+        status, shown = client.json("GET", f"/api/v1/agreements/{agreement_id}")
+        assert status == 200 and shown["status"] == "printed", shown
+        assert client.request("GET", f"/api/v1/agreements/{agreement_id}/signed.pdf")[0] != 200
+        # the sweep keeps a young unreferenced file (a signature between its file and its
+        # commit looks the same) and deletes it once it is an hour old
+        sweep = "agreement_files_sweep: success - deleted {} unreferenced agreement files"
+        assert instance.job("agreement_files_sweep") == sweep.format(0)
+        assert stored.exists()
+        _aged(stored)
+        assert instance.job("agreement_files_sweep") == sweep.format(1)
+        assert not stored.exists()
+        assert [p.name for p in (instance.data_dir / "agreements").rglob("*")
+                if p.is_file()] == []
+        # signing again works, whole, with the same bytes
+        status, _r, raw = client.request(
+            "POST", f"/api/v1/agreements/{agreement_id}/signature", body,
+            {"Content-Type": "application/json"})
+        assert status == 201, raw
+        assert json.loads(raw)["png_sha256"] == png_sha
+        assert stored.read_bytes() == png
+        status, shown = client.json("GET", f"/api/v1/agreements/{agreement_id}")
+        assert shown["status"] == "signed_by_holder", shown
+        status, _r, pdf = client.request("GET", f"/api/v1/agreements/{agreement_id}/signed.pdf")
+        assert status == 200 and pdf.startswith(b"%PDF-")
+    finally:
+        app.stop()
+    assert query(instance.url, "SELECT png_sha256 FROM agreement_signature") == [(png_sha,)]
+    # a referenced file is never swept, however old
+    _aged(stored)
+    assert instance.job("agreement_files_sweep") == sweep.format(0)
+    assert stored.read_bytes() == png
+
+
+# ---- SIGKILL during a provisioning run ----------------------------------------------------
+
+#: Seconds without a heartbeat after which a run counts as interrupted (the default is 60).
+RUN_STALE_S = 2
+
+
+def _provisioning_setup(instance: Instance, apk: Path, signer: str, adb_port: int) -> None:
+    """The vetted release (file in the instance's APK store), a ``local`` station for the
+    adb server and a profile ``field`` with a random PIN per phone."""
+    from apkfactory import aapt_badging
+
+    from fleet.apk.models import Release
+    from fleet.apk.storage import ApkStore
+    from fleet.provisioning.operations import create_profile, create_station
+
+    info = aapt_badging(apk)
+    with instance.app_context() as db:
+        stored = ApkStore(instance.data_dir / "apks").store_file(apk)
+        release = Release(package=info["package"], version_code=int(info["version_code"]),
+                          version_name=info["version_name"], min_sdk=int(info["min_sdk"]),
+                          target_sdk=int(info["target_sdk"]), sha256=stored.sha256,
+                          size=stored.size, file_name=apk.name, signer_sha256=signer,
+                          status="released", uploaded_by="faults")
+        db.session.add(release)
+        db.session.flush()
+        create_station("hub", {"kind": "local", "adb_port": adb_port}, actor=None)
+        create_profile("field", {"release_ids": [release.id], "pin_policy": "random",
+                                 "require_encryption": True}, actor=None)
+
+
+def _items(instance: Instance, run_id: int) -> dict[str, tuple]:
+    """{phone serial: (status, resume_step, steps as "step:status")} of a run."""
+    rows = query(instance.url, "SELECT id, serial, status, resume_step FROM provisioning_item "
+                               "WHERE run_id = :r", r=run_id)
+    out = {}
+    for item_id, serial, status, resume_step in rows:
+        steps = query(instance.url, "SELECT step, status FROM provisioning_step WHERE "
+                                    "item_id = :i ORDER BY id", i=item_id)
+        out[serial] = (status, resume_step, [f"{a}:{b}" for a, b in steps])
+    return out
+
+
+def _provisioned_without_verify(instance: Instance) -> list[tuple]:
+    """Devices marked provisioned, or with an installed-package row, that no finished run
+    item verified (a verify step that passed, then the record step): must be none."""
+    return query(instance.url, """
+        SELECT d.asset_tag, d.status FROM device d
+        WHERE (d.status = 'provisioned'
+               OR EXISTS (SELECT 1 FROM device_installed_package p WHERE p.device_id = d.id))
+          AND NOT EXISTS (
+            SELECT 1 FROM provisioning_item i
+            JOIN provisioning_step v ON v.item_id = i.id AND v.step = 'verify'
+                                     AND v.status = 'ok'
+            JOIN provisioning_step r ON r.item_id = i.id AND r.step = 'record'
+                                     AND r.status = 'ok' AND r.id > v.id
+            WHERE i.device_id = d.id AND i.status = 'done')""")
+
+
+def _wait_run(client: Https, run_id: int, status: str, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    run = None
+    while time.time() < deadline:
+        code, run = client.json("GET", f"/api/v1/provisioning/runs/{run_id}")
+        assert code == 200, run
+        if not run["active"]:
+            assert run["status"] == status, run
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} not {status} after {timeout} s: {run}")
+
+
+def test_sigkill_during_a_provisioning_run_then_redo_and_resume(instance, adb_server, devsim,
+                                                                apk_factory, signing_keys):
+    from fleet.provisioning.devsim import catalogue_profiles
+
+    # three phones on one hub: a fast one, one that takes ~3 s per 3 MB copy (install, then
+    # verify pulls the APK back) and a slow one (~8 s per copy)
+    profiles = catalogue_profiles(3)
+    for p, rate in zip(profiles, (None, 1.0, 0.4), strict=True):
+        p.faults.throughput_mbps = rate
+        p.screen_lock_pin = None
+    sim = devsim(profiles)
+    fast, mid, slow = sim.serials
+    apk = apk_factory.build(package="com.dhis2", version_code=10, version_name="3.4.1",
+                            padding_bytes=3 * 1024 * 1024)
+    _provisioning_setup(instance, apk, signing_keys["release"].cert_sha256, adb_server.port)
+
+    # the run is started from the API: it runs in a thread of the gunicorn worker
+    app = instance.serve(PROVISIONING_RUN_STALE_S=RUN_STALE_S)
+    try:
+        client = instance.client(app)
+        status, run = client.json("POST", "/api/v1/provisioning/runs",
+                                  {"profile": "field", "station": "hub", "all": True})
+        assert status == 202, run
+        run_id = run["id"]
+
+        def mid_run() -> bool:
+            items = _items(instance, run_id)
+            return (items.get(fast, ("",))[0] == "done"
+                    and sim.phone(mid).lock_pin is not None  # its PIN is set ...
+                    and not any(s.startswith("verify") for s in items[mid][2])  # not verified
+                    and not any(s.startswith("install") for s in items[slow][2])
+                    and sim.phone(slow).received_bytes > 0)  # ... the slow one installing
+
+        _wait_for(mid_run, 60, "one phone done, one being verified, one installing")
+        app.kill()
+    finally:
+        app.stop()
+    pin_left_by_the_crash = sim.phone(mid).lock_pin
+
+    # the crash left the run "running" with two phones in progress, and only the verified
+    # phone in the inventory
+    assert query(instance.url, "SELECT status FROM provisioning_run") == [("running",)]
+    items = _items(instance, run_id)
+    assert {s: items[s][0] for s in items} == {fast: "done", mid: "running", slow: "running"}
+    assert _provisioned_without_verify(instance) == []
+    assert query(instance.url, "SELECT serial, status FROM device") == [(fast, "provisioned")]
+    assert instance.count("device_installed_package") == 1
+
+    app = instance.serve(PROVISIONING_RUN_STALE_S=RUN_STALE_S)
+    try:
+        client = instance.client(app)
+        # once the heartbeat is older than PROVISIONING_RUN_STALE_S the run shows interrupted,
+        # its phones in progress gone at the step they were in
+        run = _wait_run(client, run_id, "interrupted", timeout=30)
+        assert "stopped: no sign of life since" in run["note"], run
+        by_serial = {i["serial"]: i for i in run["items"]}
+        assert by_serial[fast]["status"] == "done"
+        assert by_serial[mid]["status"] == "gone"
+        assert by_serial[mid]["resume_step"] in ("pin", "permissions", "verify"), by_serial[mid]
+        assert by_serial[slow]["status"] == "gone"
+        assert by_serial[slow]["resume_step"] == "install", by_serial[slow]
+        assert "interrupted during install" in by_serial[slow]["message"]
+        assert query(instance.url, "SELECT count(*) FROM audit_log WHERE action = "
+                                   "'provisioning.run.interrupt'") == [(1,)]
+
+        # redo: a new run for the phone whose PIN the crashed run set knows that PIN
+        status, redo = client.json("POST", "/api/v1/provisioning/runs",
+                                   {"profile": "field", "station": "hub", "serials": [mid]})
+        assert status == 202, redo
+        redo = _wait_run(client, redo["id"], "finished")
+        [item] = redo["items"]
+        assert item["status"] == "done", item
+        pin_step = next(s for s in item["steps"] if s["step"] == "pin")
+        assert pin_step["status"] == "ok", pin_step
+        assert pin_step["output"] == "screen-lock PIN already set"
+        assert sim.phone(mid).lock_pin == pin_left_by_the_crash
+
+        # resume: the interrupted run finishes its phones
+        status, resumed = client.json("POST", f"/api/v1/provisioning/runs/{run_id}/resume", {})
+        assert status == 202, resumed
+        status, again = client.json("POST", f"/api/v1/provisioning/runs/{run_id}/resume", {})
+        assert status == 409, again  # live: one process drives a run at a time
+        run = _wait_run(client, run_id, "finished")
+        assert run["counts"] == {"done": 3}, run
+        slow_steps = [s["step"] for s in {i["serial"]: i for i in run["items"]}[slow]["steps"]]
+        assert slow_steps[-7:] == ["preflight", "install", "settings", "pin", "permissions",
+                                   "verify", "record"]
+    finally:
+        app.stop()
+    assert _provisioned_without_verify(instance) == []
+    assert sorted(query(instance.url, "SELECT serial, status FROM device")) == \
+        sorted([(s, "provisioned") for s in sim.serials])
+    assert query(instance.url, "SELECT DISTINCT package, version_code FROM "
+                               "device_installed_package") == [("com.dhis2", 10)]
+    for serial in sim.serials:
+        out = adb_server.run("-s", sim.adb_serial(serial), "shell",
+                             "pm list packages --show-versioncode -3", check=True).stdout
+        assert "package:com.dhis2 versionCode:10" in out, out
 
 
 def test_disk_full_while_storing_an_apk_is_refused_and_nothing_published(tmp_path,
