@@ -136,32 +136,57 @@ async def _head(reader) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-def _request_bytes(method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost", "Connection: close"]
+def _request_bytes(method: str, path: str, headers: dict[str, str], body: bytes,
+                   close: bool = True) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
+    lines += ["Connection: close"] if close else []
     lines += [f"{k}: {v}" for k, v in headers.items()]
     if body or method == "POST":
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class Conn:
+    """One client's TLS connection, opened on first use; kept for the next request only when
+    asked (``keep=True``) and the server did not answer ``Connection: close``."""
+
+    def __init__(self, port: int, ctx: ssl.SSLContext):
+        self.port, self.ctx, self.rw = port, ctx, None
+
+    async def fetch(self, method: str, path: str, headers: dict[str, str] | None = None,
+                    body: bytes = b"", *, keep: bool = False) -> Answer:
+        """The whole answer (Content-Length, else to EOF). Raises OSError/asyncio errors on
+        connection failures."""
+        if self.rw is None:
+            self.rw = await _open(self.port, self.ctx)
+        reader, writer = self.rw
+        try:
+            writer.write(_request_bytes(method, path, headers or {}, body, close=not keep))
+            await writer.drain()
+            status, hdrs = await _head(reader)
+            if "content-length" in hdrs:
+                data = await reader.readexactly(int(hdrs["content-length"]))
+            elif status in (204, 304) or method == "HEAD":
+                data = b""
+            else:
+                keep, data = False, await reader.read()
+        except BaseException:
+            self.close()
+            raise
+        if not keep or hdrs.get("connection", "").lower() == "close":
+            self.close()
+        return Answer(status, hdrs, data, len(data))
+
+    def close(self) -> None:
+        if self.rw is not None:
+            self.rw[1].close()
+            self.rw = None
+
+
 async def fetch(port: int, ctx: ssl.SSLContext, method: str, path: str,
                 headers: dict[str, str] | None = None, body: bytes = b"") -> Answer:
-    """One request on a fresh TLS connection; the whole answer (Content-Length, else to EOF).
-    Raises OSError/asyncio errors on connection failures."""
-    reader, writer = await _open(port, ctx)
-    try:
-        writer.write(_request_bytes(method, path, headers or {}, body))
-        await writer.drain()
-        status, hdrs = await _head(reader)
-        if "content-length" in hdrs:
-            data = await reader.readexactly(int(hdrs["content-length"]))
-        elif status in (204, 304) or method == "HEAD":
-            data = b""
-        else:
-            data = await reader.read()
-        return Answer(status, hdrs, data, len(data))
-    finally:
-        writer.close()
+    """One request on a fresh TLS connection (``Connection: close``); see :class:`Conn`."""
+    return await Conn(port, ctx).fetch(method, path, headers, body)
 
 
 async def timed(kind: str, samples: list[Sample], coro, check) -> Answer | None:
@@ -208,9 +233,10 @@ def health_body(n: int) -> bytes:
     return json.dumps(body).encode()
 
 
-async def device_peak(port: int, devices: list[tuple[str, str, str]], sha256: str
-                      ) -> tuple[list[Sample], float, Counter]:
-    """Every device at once: update check, then health report. ``devices`` holds
+async def device_peak(port: int, devices: list[tuple[str, str, str]], sha256: str,
+                      keepalive: bool = False) -> tuple[list[Sample], float, Counter]:
+    """Every device at once: update check, then health report, each on its own TLS
+    connection, or both on one when ``keepalive``. ``devices`` holds
     (asset tag, download token, push token). Returns (samples, wall seconds, a Counter of
     (kind, X-RateLimit-Limit header) over the answers: proof the limiter was on)."""
     ctx = unverified_tls()
@@ -228,13 +254,15 @@ async def device_peak(port: int, devices: list[tuple[str, str, str]], sha256: st
 
     async def one(n: int, tag: str, dl_token: str, push_token: str) -> None:
         await go.wait()
-        answer = await timed("update check", samples, fetch(
-            port, ctx, "GET", f"/api/v1/updates/{PACKAGE}?versionCode=1",
-            {"Authorization": f"Bearer {dl_token}"}), offered)
+        conn = Conn(port, ctx)
+        answer = await timed("update check", samples, conn.fetch(
+            "GET", f"/api/v1/updates/{PACKAGE}?versionCode=1",
+            {"Authorization": f"Bearer {dl_token}"}, keep=keepalive), offered)
         if answer:
             limits["update check", answer.headers.get("x-ratelimit-limit")] += 1
-        answer = await timed("health report", samples, fetch(
-            port, ctx, "POST", f"/api/v1/devices/{tag}/health",
+            limits["kept alive", conn.rw is not None] += 1
+        answer = await timed("health report", samples, conn.fetch(
+            "POST", f"/api/v1/devices/{tag}/health",
             {"Authorization": f"Bearer {push_token}", "Content-Type": "application/json"},
             bodies[n]), lambda a: _bad(a, 201))
         if answer:
@@ -452,7 +480,11 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
         f"each, APK {repo.size:,} bytes: set up in {time.perf_counter() - t0:.1f} s")
     sha, size = repo.sha256, repo.size
     # fleet serve's production defaults: rate limits on, scheduler child running.
-    fleet = FleetServer(repo, tls=True, RATELIMIT_ENABLED="true", SCHEDULER_IN_SERVER="true")
+    extra = {"WORKER_CONNECTIONS": args.worker_connections} if args.worker_connections else {}
+    fleet = FleetServer(repo, tls=True, RATELIMIT_ENABLED="true", SCHEDULER_IN_SERVER="true",
+                        **extra)
+    time.sleep(2)  # the scheduler child starts after gunicorn answers
+    _rss, pss_start = RssSampler(fleet.pids).current()
     tls_dir = repo.data_dir / "tls"
     # nginx only serves the file (its proxy to the app is unused: the app listens on HTTPS)
     static = (f"    location /direct/ {{ alias {repo.data_dir / 'apks'}/; }}\n"
@@ -472,7 +504,9 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
         table.add(clients.result(), "baseline ")
         nginx_wall = time.perf_counter() - t
         # baseline 2: /healthz from as many clients at once as there are devices
+        cpu0 = cpu_seconds(pids=fleet.pids())
         samples, _wall = asyncio.run(healthz_peak(fleet.port, args.devices))
+        healthz_cpu_ms = 1000 * (cpu_seconds(pids=fleet.pids()) - cpu0) / max(len(samples), 1)
         table.add(samples, "baseline ")
         time.sleep(2)
 
@@ -488,7 +522,8 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
             t = time.perf_counter()
             clients.start()
             time.sleep(0.5)  # downloads under way when the devices arrive
-            dev_samples, dev_wall, limits = asyncio.run(device_peak(fleet.port, devices, sha))
+            dev_samples, dev_wall, limits = asyncio.run(
+                device_peak(fleet.port, devices, sha, keepalive=args.keepalive))
             client_cpu = cpu_seconds(resource.RUSAGE_SELF) - client_cpu0
             load_during = uptime()
             dl_samples = clients.result()
@@ -506,16 +541,22 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
     table.print()
     log(f"  server processes sampled: {processes} at the end (gunicorn master, "
         "workers, scheduler)")
-    log(f"  server memory: RSS sum {rss0 / 2**20:.0f} MiB before, peak {sampler.peak / 2**20:.0f}"
-        f" MiB | PSS sum {pss0 / 2**20:.0f} MiB before, peak {sampler.peak_pss / 2**20:.0f} MiB")
+    log(f"  server memory: PSS sum {pss_start / 2**20:.0f} MiB just after start | before the "
+        f"peak (after the baselines) RSS sum {rss0 / 2**20:.0f} MiB, PSS sum "
+        f"{pss0 / 2**20:.0f} MiB | peak RSS sum {sampler.peak / 2**20:.0f} MiB, peak PSS sum "
+        f"{sampler.peak_pss / 2**20:.0f} MiB")
     log(f"  wall: peak {wall:.1f} s (devices done after {dev_wall:.1f} s from their start); "
         f"nginx baseline downloads {nginx_wall:.1f} s")
     log(f"  CPU seconds during the peak ({os.cpu_count()} cores x wall = "
         f"{os.cpu_count() * wall:.0f}): fleet "
         f"server {server_cpu:.1f}, device client {client_cpu:.1f}, download client "
-        f"{clients.cpu:.1f}")
+        f"{clients.cpu:.1f} (baseline /healthz: {healthz_cpu_ms:.1f} server CPU ms a request)")
+    kept = limits.pop(("kept alive", True), 0)
+    limits.pop(("kept alive", False), None)
     log("  rate limiter on: answers by (kind, X-RateLimit-Limit) "
         + ", ".join(f"{k[0]} {k[1]!r}: {n}" for k, n in sorted(limits.items(), key=str)))
+    log(f"  client keep-alive {'on' if args.keepalive else 'off'}: {kept} health reports "
+        "reused the update check's connection")
     log(f"  load average (1/5/15 min): before the peak {load_before}, at the end of the "
         f"device requests {load_during}")
     log(f"  server log lines with ERROR/Traceback/CRITICAL: {len(server_errors)}")
@@ -534,6 +575,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="smoke size: 100 devices, 10 downloads, 5 MB APK")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--keepalive", action="store_true",
+                    help="each device sends both requests on one TLS connection")
+    ap.add_argument("--worker-connections", type=int, default=0,
+                    help="FLEET_WORKER_CONNECTIONS for fleet serve (default: fleet's own)")
     args = ap.parse_args()
     if args.quick:
         args.devices, args.downloads, args.apk_mb = 100, 10, 5

@@ -80,6 +80,30 @@ def tls_paths(app) -> tuple[Path, Path, bool]:
 DEFAULT_THREADS = 1024
 
 
+def closing_thread_worker():
+    """gunicorn's gthread worker class, except that a connection the worker closes after its
+    last request is closed in that request's thread, not on the worker's main loop.
+
+    gunicorn 27's gthread closes such a connection gracefully (RFC 9112 section 9.6: send FIN,
+    then wait up to 2 s for the client to close too) inside ``finish_request``, which runs on
+    the main loop that also accepts connections. Each client that does not close at once -- a
+    phone that lost its signal, or simply a slow link -- then stops the worker from accepting
+    for up to 2 s, one after another: after a burst of 100 such clients, the next update check
+    waited over 60 s (benchmarks/peak_load.py). Closing in the request's thread (there are
+    THREADS of them) lingers just as politely without holding anything else up; the main
+    loop's own close then finds the socket already closed and returns at once."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class ClosingThreadWorker(ThreadWorker):
+        def handle(self, conn):
+            keep = super().handle(conn)
+            if keep is False:  # not kept alive, not deferred to the poller
+                conn.close(graceful=True)
+            return keep
+
+    return ClosingThreadWorker
+
+
 def run_gunicorn(
     app, *, host: str, port: int, workers: int, certfile: Path | None, keyfile: Path | None
 ) -> None:
@@ -97,9 +121,11 @@ def run_gunicorn(
             # nginx, APK_X_ACCEL_REDIRECT takes the downloads off these threads altogether.
             worker_class = app.config.get("WORKER_CLASS") or "gthread"
             threads = int(app.config.get("THREADS") or DEFAULT_THREADS)
-            self.cfg.set("worker_class", worker_class)
             if worker_class == "gthread":
+                self.cfg.set("worker_class", closing_thread_worker())
                 self.cfg.set("threads", threads)
+            else:
+                self.cfg.set("worker_class", worker_class)
             self.cfg.set(
                 "worker_connections",
                 int(app.config.get("WORKER_CONNECTIONS") or max(1000, threads)),
