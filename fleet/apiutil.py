@@ -110,11 +110,16 @@ class Page:
 
 
 def paginate(stmt, page: int, per_page: int) -> Page:
-    """Run ``stmt`` (a select of one entity) for one page, with a COUNT for the total."""
+    """Run ``stmt`` (a select of one entity) for one page, with a COUNT for the total.
+
+    A page past the end (``page`` counts from 1, however large) has no items, and no query is
+    sent for them: an offset beyond the database's 64-bit OFFSET would fail there (a 500)."""
     from sqlalchemy import func, select
 
     from fleet.extensions import db
 
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    offset = (page - 1) * per_page
+    items = db.session.scalars(stmt.limit(per_page).offset(offset)).all() \
+        if offset < (total or 0) else []
     return Page(items, page, per_page, total or 0)

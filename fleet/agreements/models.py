@@ -13,7 +13,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.inventory.models import Device, Holder, OrgUnit, Sim
 from fleet.timeutil import utcnow
 
@@ -66,7 +65,7 @@ class AgreementTemplate(db.Model):
     ownership: Mapped[str] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="system")
 
     __table_args__ = (
@@ -88,7 +87,7 @@ class Agreement(db.Model):
     number: Mapped[str] = mapped_column(String(40), unique=True)
     status: Mapped[str] = mapped_column(String(30), default="draft", index=True)
     #: When the agreement reached its current step (the stuck list compares this).
-    status_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                 index=True)
     holder_id: Mapped[int] = mapped_column(ForeignKey("holder.id"), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
@@ -104,16 +103,16 @@ class Agreement(db.Model):
     facility_name: Mapped[str] = mapped_column(String(230), default="")
     issued_on: Mapped[date] = mapped_column(Date)
     expected_return_on: Mapped[date | None] = mapped_column(Date)
-    printed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     page_size: Mapped[str | None] = mapped_column(String(10))
-    district_copy_kept_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    district_copy_kept_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     district_copy_kept_by: Mapped[str | None] = mapped_column(String(80))
-    partner_copy_returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    partner_copy_returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     partner_copy_returned_by: Mapped[str | None] = mapped_column(String(80))
     #: Who pays, for an agreement ended lost or stolen.
     liability: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80))
     #: Optimistic lock: two people moving the same agreement at once cannot both succeed
     #: (SQLAlchemy version counter; the loser's flush raises StaleDataError).
@@ -182,7 +181,7 @@ class AgreementStep(db.Model):
     action: Mapped[str] = mapped_column(String(40))
     from_status: Mapped[str | None] = mapped_column(String(30))
     to_status: Mapped[str] = mapped_column(String(30))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     by: Mapped[str] = mapped_column(String(80))
     note: Mapped[str] = mapped_column(Text, default="")
 
@@ -205,7 +204,7 @@ class AgreementSignature(db.Model):
     png_sha256: Mapped[str] = mapped_column(String(64))
     png_size: Mapped[int] = mapped_column(Integer)
     text_sha256: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     by: Mapped[str] = mapped_column(String(80))
 
     agreement: Mapped[Agreement] = relationship(back_populates="signatures")
@@ -229,7 +228,7 @@ class AgreementScan(db.Model):
     #: The uploader's file name, for display only (never a path).
     original_name: Mapped[str] = mapped_column(String(200), default="")
     copy: Mapped[str] = mapped_column(String(20), default="district")
-    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     by: Mapped[str] = mapped_column(String(80))
 
     agreement: Mapped[Agreement] = relationship(back_populates="scans")

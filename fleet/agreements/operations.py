@@ -51,7 +51,7 @@ from fleet.labels.agreement_pdf import (
     terms_sha256,
 )
 from fleet.labels.deviceinfo import district_of, facility_of
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def devices_awaiting_agreement(limit: int = 200) -> list[Device]:
 
 
 def days_at_step(agreement: Agreement, now=None) -> int:
-    return ((now or utcnow()) - as_utc(agreement.status_at)).days
+    return ((now or utcnow()) - agreement.status_at).days
 
 
 def allowed_actions(agreement: Agreement) -> list[str]:
@@ -367,8 +367,8 @@ def agreement_doc(agreement: Agreement, *, with_signature: bool = False) -> Agre
         expected_return_on=agreement.expected_return_on, terms_version=agreement.terms_version,
         organisation=setting("AGREEMENT_ORGANISATION") or None,
         partner=setting("AGREEMENT_PARTNER") or None, signature_png=png,
-        signed_at=as_utc(signature.signed_at) if signature else None,
-        printed_at=as_utc(agreement.printed_at) if agreement.printed_at else None)
+        signed_at=signature.signed_at if signature else None,
+        printed_at=agreement.printed_at)
 
 
 def print_agreement(agreement: Agreement, *, actor, page_size: str = "a4") -> bytes:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.inventory import models as _inventory_models  # noqa: F401  (Holder, OrgUnit, Device)
 from fleet.timeutil import utcnow
 
@@ -92,12 +91,12 @@ class Release(db.Model):
     uploaded_by: Mapped[str] = mapped_column(String(80), default="system")
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     approved_by: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    vetted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    vetted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
 
     __table_args__ = (
@@ -143,7 +142,7 @@ class SignerPin(db.Model):
     release_id: Mapped[int | None] = mapped_column(ForeignKey("apk_release.id"))
     pinned_by: Mapped[str] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(Text, default="")
-    pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def audit_label(self) -> str:
@@ -202,7 +201,7 @@ class Channel(db.Model):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     dhis2_user_groups: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org_units = relationship("OrgUnit", secondary=apk_channel_org_unit, order_by="OrgUnit.name")
     holder_groups: Mapped[list[HolderGroup]] = relationship(secondary=apk_channel_holder_group,
@@ -235,7 +234,7 @@ class ChannelPointer(db.Model):
     release_id: Mapped[int] = mapped_column(ForeignKey("apk_release.id"))
     previous_release_id: Mapped[int | None] = mapped_column(ForeignKey("apk_release.id"))
     rollout_percent: Mapped[int] = mapped_column(Integer, default=100)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(80), default="system")
 
     channel: Mapped[Channel] = relationship(back_populates="pointers")
@@ -267,7 +266,7 @@ class PointerHistory(db.Model):
     rollout_percent: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
     actor_name: Mapped[str] = mapped_column(String(80))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     release: Mapped[Release | None] = relationship(foreign_keys=[release_id])
     previous_release: Mapped[Release | None] = relationship(foreign_keys=[previous_release_id])
@@ -290,10 +289,10 @@ class DownloadToken(db.Model):
     device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"),
                                                   index=True)
     created_by: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     channel: Mapped[Channel | None] = relationship()
     device = relationship("Device")

@@ -48,7 +48,7 @@ from fleet.errors import (
 )
 from fleet.extensions import db
 from fleet.inventory.models import Device, Holder, OrgUnit
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -734,7 +734,7 @@ def valid_download_token(plain: str | None) -> DownloadToken | None:
     now = utcnow()
     if token is None or token.revoked_at is not None:
         return None
-    if token.expires_at is not None and as_utc(token.expires_at) <= now:
+    if token.expires_at is not None and token.expires_at <= now:
         return None
     return token
 
@@ -742,7 +742,7 @@ def valid_download_token(plain: str | None) -> DownloadToken | None:
 def token_use_due(token: DownloadToken) -> bool:
     """True when ``last_used_at`` is unset or older than a minute (one write a minute per
     token at most, not one per download)."""
-    last = as_utc(token.last_used_at)
+    last = token.last_used_at
     return last is None or utcnow() - last > timedelta(minutes=1)
 
 

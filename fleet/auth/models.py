@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.extensions import db
-from fleet.timeutil import as_utc, utcnow
+from fleet.extensions import UTCDateTime, db
+from fleet.timeutil import utcnow
 
 ROLES = ("admin", "logistics", "technician", "viewer")
 
@@ -50,10 +50,10 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint("role IN ('admin','logistics','technician','viewer')", name="role"),
@@ -73,7 +73,7 @@ class User(UserMixin, db.Model):
         return permission in PERMISSIONS.get(self.role, frozenset())
 
     def is_locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and as_utc(self.locked_until) > now
+        return self.locked_until is not None and self.locked_until > now
 
 
 class ApiToken(db.Model):
@@ -87,10 +87,10 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # First characters, shown in lists so a user can tell tokens apart.
     prefix: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -101,4 +101,4 @@ class ApiToken(db.Model):
     def is_valid(self, now: datetime) -> bool:
         if self.revoked_at is not None:
             return False
-        return self.expires_at is None or as_utc(self.expires_at) > now
+        return self.expires_at is None or self.expires_at > now

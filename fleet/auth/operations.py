@@ -14,7 +14,7 @@ from fleet.auth.models import ROLES, ApiToken, User
 from fleet.crypto import hash_token, new_token
 from fleet.errors import Conflict, InvalidInput, NotFound
 from fleet.extensions import db
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def user_for_token(plain: str) -> User | None:
         return None
     if (
         token.last_used_at is None
-        or (now - as_utc(token.last_used_at)).total_seconds() > TOKEN_TOUCH_INTERVAL
+        or (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_INTERVAL
     ):
         token.last_used_at = now
     return token.user

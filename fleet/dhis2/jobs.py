@@ -18,7 +18,6 @@ from fleet.dhis2.models import Dhis2Publication
 from fleet.dhis2.operations import find_server
 from fleet.dhis2.publishing import publish_apk_distribution
 from fleet.extensions import db
-from fleet.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +43,15 @@ def publish_apks_after_repoint() -> str:
     names = auto_publish_servers()
     if not names:
         return "off (DHIS2_AUTO_PUBLISH_APKS is empty)"
-    last_repoint = as_utc(db.session.scalar(select(func.max(PointerHistory.at))))
+    last_repoint = db.session.scalar(select(func.max(PointerHistory.at)))
     if last_repoint is None:
         return "no channel re-pointed yet"
     messages = []
     for name in names:
         server = find_server(name)
-        last_published = as_utc(db.session.scalar(select(func.max(Dhis2Publication.at)).where(
+        last_published = db.session.scalar(select(func.max(Dhis2Publication.at)).where(
             Dhis2Publication.server_id == server.id,
-            Dhis2Publication.kind == "apk_distribution")))
+            Dhis2Publication.kind == "apk_distribution"))
         if last_published is not None and last_published >= last_repoint:
             messages.append(f"{name}: up to date")
             continue

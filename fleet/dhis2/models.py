@@ -13,7 +13,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fleet.crypto import EncryptedText
 from fleet.dhis2.android_settings import DATA_SYNC_PERIODS, METADATA_SYNC_PERIODS
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.timeutil import utcnow
 
 AUTH_KINDS = ("token", "basic")
@@ -65,8 +64,8 @@ class Dhis2Server(db.Model):
     #: Read timeout per request, seconds.
     timeout_seconds: Mapped[int] = mapped_column(Integer, default=30)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
 
     __table_args__ = (
@@ -97,7 +96,7 @@ class Dhis2UserGroup(db.Model):
     name: Mapped[str] = mapped_column(String(230))
     code: Mapped[str | None] = mapped_column(String(50))
     present: Mapped[bool] = mapped_column(Boolean, default=True)
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     server: Mapped[Dhis2Server] = relationship()
 
@@ -124,8 +123,8 @@ class SettingsProfileRow(db.Model):
     data_sync: Mapped[str | None] = mapped_column(String(10))
     metadata_sync: Mapped[str | None] = mapped_column(String(10))
     tei_download: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
 
     __table_args__ = (
@@ -157,7 +156,7 @@ class Dhis2Publication(db.Model):
     __tablename__ = "dhis2_publication"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("dhis2_server.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     namespace: Mapped[str] = mapped_column(String(60))
@@ -200,7 +199,7 @@ class ChannelDownloadToken(db.Model):
     channel_id: Mapped[int] = mapped_column(Integer, unique=True)
     download_token_id: Mapped[int] = mapped_column(Integer)
     token: Mapped[str] = mapped_column(EncryptedText())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def audit_label(self) -> str:

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fleet.crypto import EncryptedText
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.timeutil import utcnow
 
 #: Device lifecycle (issue 2, item 4) and the moves it allows.
@@ -128,7 +127,7 @@ class Holder(db.Model):
     program_rules: Mapped[int | None] = mapped_column(Integer)
     largest_option_set: Mapped[int | None] = mapped_column(Integer)
     reserved_values: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org_unit: Mapped[OrgUnit | None] = relationship()
 
@@ -161,9 +160,9 @@ class Device(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     loss_date: Mapped[date | None] = mapped_column(Date)
     loss_report: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime, default=utcnow, onupdate=utcnow
     )
 
     org_unit: Mapped[OrgUnit | None] = relationship()
@@ -210,7 +209,7 @@ class Sim(db.Model):
     glued_in: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="active")
     notes: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     pairings: Mapped[list[SimPairing]] = relationship(
         back_populates="sim", order_by="SimPairing.id.desc()"
@@ -236,9 +235,9 @@ class SimPairing(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     sim_id: Mapped[int] = mapped_column(ForeignKey("sim.id"), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
-    paired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paired_by: Mapped[str] = mapped_column(String(80))
-    unpaired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unpaired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unpaired_by: Mapped[str | None] = mapped_column(String(80))
 
     sim: Mapped[Sim] = relationship(back_populates="pairings")
@@ -267,10 +266,10 @@ class Custody(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
     holder_id: Mapped[int] = mapped_column(ForeignKey("holder.id"), index=True)
-    checked_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checked_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checked_out_by: Mapped[str] = mapped_column(String(80))
     checkout_condition: Mapped[str] = mapped_column(Text, default="")
-    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_in_by: Mapped[str | None] = mapped_column(String(80))
     checkin_condition: Mapped[str | None] = mapped_column(Text)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.inventory.models import Device, OrgUnit
 from fleet.timeutil import utcnow
 
@@ -28,9 +28,9 @@ class ScanAudit(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="open")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_by: Mapped[str] = mapped_column(String(80))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by: Mapped[str | None] = mapped_column(String(80))
     notes: Mapped[str] = mapped_column(Text, default="")
 
@@ -57,7 +57,7 @@ class ScanAuditEntry(db.Model):
     asset_tag: Mapped[str | None] = mapped_column(String(40))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id"))
     outcome: Mapped[str] = mapped_column(String(12))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     by: Mapped[str] = mapped_column(String(80))
 
     audit: Mapped[ScanAudit] = relationship(back_populates="entries")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fleet.timeutil import as_utc
-
 WIDTH, HEIGHT = 600, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 32
 
@@ -29,13 +27,13 @@ def line_chart(points: list[tuple[datetime, float | None]], *, title: str, unit:
     """Chart geometry: ``segments`` (lists of "x,y" strings, one per run of known values),
     ``dots`` (x, y, label), ``y_ticks`` (y, label), ``x_ticks`` (x, label), ``title``,
     ``unit``, ``width``, ``height``, ``empty`` (no known value)."""
-    known = [(as_utc(t), v) for t, v in points if v is not None]
+    known = [(t, v) for t, v in points if v is not None]
     chart = {"title": title, "unit": unit, "width": WIDTH, "height": HEIGHT, "segments": [],
              "dots": [], "y_ticks": [], "x_ticks": [], "empty": not known,
              "left": LEFT, "right": WIDTH - RIGHT, "top": TOP, "bottom": HEIGHT - BOTTOM}
     if not known:
         return chart
-    times = [as_utc(t).timestamp() for t, _ in points]
+    times = [t.timestamp() for t, _ in points]
     t0, t1 = min(times), max(times)
     span = (t1 - t0) or 1.0
     top = y_max or _nice(max(v for _, v in known) * 1.1 or 1)
@@ -55,7 +53,7 @@ def line_chart(points: list[tuple[datetime, float | None]], *, title: str, unit:
             continue
         x, y = xy(ts, value)
         run.append(f"{x},{y}")
-        chart["dots"].append((x, y, f"{as_utc(t):%Y-%m-%d %H:%M}: {value:g} {unit}"))
+        chart["dots"].append((x, y, f"{t:%Y-%m-%d %H:%M}: {value:g} {unit}"))
     if run:
         chart["segments"].append(run)
     for i in range(5):

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from fleet.capacity.operations import device_verdict
 from fleet.extensions import db
 from fleet.reports.models import CAPTURE_PACKAGE, ComplianceSetting, HealthReport
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 try:  # issue 4 (APK channels); compliance judges app versions only when it is installed
     from fleet.apk import operations as apk_ops
@@ -157,7 +157,7 @@ def _stale(latest, now, t) -> Finding:
     days = t["stale_days"]
     if latest is None:
         return Finding("stale", FAIL, str(_l("Never reported.")), {"last_seen": None})
-    seen = as_utc(latest.received_at)
+    seen = latest.received_at
     age = now - seen
     evidence = {"last_seen": seen.isoformat(), "age_days": round(age.total_seconds() / 86400, 1),
                 "threshold_days": days}

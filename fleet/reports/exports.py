@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from fleet.inventory import exports as inv_exports
 from fleet.labels.fonts import FontSet
 from fleet.reports.compliance import RULES
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 #: Export columns (MB are MiB; last_seen in UTC ISO 8601).
 COLUMNS = ("asset_tag", "status", "district", "holder", "model", "last_seen", "source",
@@ -28,7 +28,7 @@ def iter_rows(rows: list[dict]) -> Iterator[list]:
         values = {
             "asset_tag": device.asset_tag, "status": device.status, "district": r["district"],
             "holder": device.holder.name if device.holder else None, "model": device.model,
-            "last_seen": as_utc(seen).isoformat() if seen else None,
+            "last_seen": seen.isoformat() if seen else None,
             "source": report.source if report else None,
             "compliant": None if state is None else state.compliant,
             "failing_rules": " ".join(f["rule"] for f in (state.failing if state else [])),

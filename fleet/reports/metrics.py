@@ -23,7 +23,6 @@ from fleet.inventory.models import Device
 from fleet.jobs import JOBS
 from fleet.reports import queries
 from fleet.reports.models import JOB_OUTCOMES, JobRun
-from fleet.timeutil import as_utc
 
 bp = Blueprint("metrics", __name__)
 csrf.exempt(bp)
@@ -115,7 +114,7 @@ def render() -> str:
             select(JobRun.job_id, func.max(JobRun.finished_at))
             .where(JobRun.outcome == "success").group_by(JobRun.job_id)):
         lines.append(f"fleet_job_last_success_timestamp_seconds{_labels(job=job_id)} "
-                     f"{as_utc(finished).timestamp():.3f}")
+                     f"{finished.timestamp():.3f}")
     with _lock:
         requests = dict(_requests)
         durations = {k: list(v) for k, v in _durations.items()}

@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.extensions import db
+from fleet.extensions import UTCDateTime, db
 from fleet.timeutil import utcnow
 
 REPORT_SOURCES = ("pull", "push")
@@ -49,9 +48,9 @@ class HealthReport(db.Model):
     #: Idempotency key: a second report with the same id for the same device is refused.
     report_id: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(10))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When the agent measured (push), or when the pull ran; may differ from received_at.
-    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     station: Mapped[str | None] = mapped_column(String(80))
     serial: Mapped[str | None] = mapped_column(String(64))
     battery_level: Mapped[int | None] = mapped_column(Integer)
@@ -107,11 +106,11 @@ class DeviceHealth(db.Model):
                                            primary_key=True)
     last_report_id: Mapped[int | None] = mapped_column(
         ForeignKey("health_report.id", ondelete="SET NULL"))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     #: ``[{"rule": ..., "message": ..., "evidence": {...}}]`` of the failing rules.
     failing: Mapped[list] = mapped_column(JSON, default=list)
     compliant: Mapped[bool | None] = mapped_column(Boolean, index=True)
-    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     device = relationship("Device")
     last_report: Mapped[HealthReport | None] = relationship()
@@ -129,9 +128,9 @@ class HealthToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     device = relationship("Device")
 
@@ -147,7 +146,7 @@ class ComplianceSetting(db.Model):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(80))
 
     @property
@@ -166,8 +165,8 @@ class JobRun(db.Model):
     job_id: Mapped[str] = mapped_column(String(60))
     slot: Mapped[int] = mapped_column(BigInteger)
     host: Mapped[str] = mapped_column(String(120), default="")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(10), default="running")
     message: Mapped[str] = mapped_column(Text, default="")
 

@@ -28,7 +28,7 @@ from fleet.reports.models import (
     HealthReport,
     HealthToken,
 )
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ def record_report(device: Device, data: dict, *, source: str, raw: dict | None =
     if state is None:
         state = DeviceHealth(device_id=device.id, failing=[])
         db.session.add(state)
-    received = as_utc(report.received_at)
-    if state.last_seen_at is None or as_utc(state.last_seen_at) <= received:
+    received = report.received_at
+    if state.last_seen_at is None or state.last_seen_at <= received:
         state.last_report_id = report.id
         state.last_seen_at = received
     db.session.flush()

@@ -14,7 +14,7 @@ from fleet.inventory.models import Device, OrgUnit
 from fleet.inventory.operations import org_unit_subtree_clause, resolve_org_unit
 from fleet.reports import compliance
 from fleet.reports.models import DeviceHealth, HealthReport
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 try:  # issue 4 (APK channels)
     from fleet.apk import operations as apk_ops
@@ -67,7 +67,7 @@ def channel_name(device: Device) -> str:
 def bucket_of(last_seen: datetime | None, now: datetime) -> str:
     if last_seen is None:
         return "never"
-    age_days = (now - as_utc(last_seen)).total_seconds() / 86400
+    age_days = (now - last_seen).total_seconds() / 86400
     for label, limit in LAST_SEEN_BUCKETS:
         if limit is None or age_days < limit:
             return label
@@ -134,7 +134,7 @@ def compliance_counts() -> dict[str, int]:
 def report_ages(now: datetime | None = None) -> list[float]:
     """Seconds since the latest report of each device that has reported."""
     now = now or utcnow()
-    return [(now - as_utc(t)).total_seconds() for t in db.session.scalars(
+    return [(now - t).total_seconds() for t in db.session.scalars(
         select(DeviceHealth.last_seen_at).where(DeviceHealth.last_seen_at.is_not(None)))]
 
 
@@ -204,11 +204,11 @@ def compliance_rows(devices: list[Device]) -> list[dict]:
     rows = []
     for device in devices:
         state = states.get(device.id)
-        at = as_utc(state.checked_at) if state else None
+        at = state.checked_at if state else None
         rows.append({
             "asset_tag": device.asset_tag, "status": device.status,
             "org_unit_id": device.org_unit_id, "holder_id": device.holder_id,
             "compliant": state.compliant if state else None, "evaluated_at": at,
-            "last_seen_at": as_utc(state.last_seen_at) if state else None,
+            "last_seen_at": state.last_seen_at if state else None,
             "failing": [finding_out(f, at) for f in (state.failing if state else [])]})
     return rows

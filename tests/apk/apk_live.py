@@ -209,14 +209,15 @@ class FleetServer:
 class Nginx:
     """nginx running the shipped ``deploy/nginx-fleet.conf`` on free ports, proxying to
     ``upstream`` and aliasing ``apk_dir``; extra ``locations`` (raw nginx text) go into the TLS
-    server (benchmarks add a plain static location there)."""
+    server (benchmarks add a plain static location there). The site's access log (its own
+    ``fleet_notoken`` format) goes to ``access_log`` when given, else it is off."""
 
     def __init__(self, root: Path, *, upstream_port: int, apk_dir: Path, cert: Path, key: Path,
-                 extra_locations: str = "", extra_http: str = ""):
+                 extra_locations: str = "", extra_http: str = "", access_log: Path | None = None):
         exe = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(exe).exists():
             raise FileNotFoundError("nginx is required (Debian package nginx)")
-        self.root = root
+        self.root, self.access_log = root, access_log
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("logs", "tmp"):
             (root / sub).mkdir(exist_ok=True)
@@ -229,6 +230,8 @@ class Nginx:
             "/etc/ssl/fleet/fullchain.pem": str(cert),
             "/etc/ssl/fleet/privkey.pem": str(key),
             "alias /var/lib/fleet/apks/;": f"alias {str(apk_dir).rstrip('/')}/;",
+            "access_log /var/log/nginx/fleet-access.log fleet_notoken;":
+                f"access_log {access_log} fleet_notoken;" if access_log else "access_log off;",
         }
         for old, new in replacements.items():
             if old not in site:

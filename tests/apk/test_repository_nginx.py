@@ -19,10 +19,11 @@ def nginx_stack(live_repo, tmp_path_factory):
     from fleet.server import ensure_self_signed_cert
 
     ensure_self_signed_cert(tls_dir / "nginx-cert.pem", tls_dir / "nginx-key.pem")
+    root = tmp_path_factory.mktemp("nginx")
     try:
-        nginx = Nginx(tmp_path_factory.mktemp("nginx"), upstream_port=app.port,
-                      apk_dir=live_repo.data_dir / "apks", cert=tls_dir / "nginx-cert.pem",
-                      key=tls_dir / "nginx-key.pem")
+        nginx = Nginx(root, upstream_port=app.port, apk_dir=live_repo.data_dir / "apks",
+                      cert=tls_dir / "nginx-cert.pem", key=tls_dir / "nginx-key.pem",
+                      access_log=root / "logs" / "access.log")
     except Exception:
         app.stop()
         raise
@@ -90,3 +91,27 @@ def test_plain_http_redirects_to_https(nginx_stack):
     resp = conn.getresponse()
     assert resp.status == 301
     assert resp.getheader("Location").startswith("https://")
+
+
+def test_nginx_access_log_holds_no_download_token(nginx_stack, live_repo):
+    """deploy/nginx-fleet.conf logs the path without its query string and without the Referer
+    (``log_format fleet_notoken``): downloads with ``?token=``, a request whose Referer carries
+    one, and the plain-HTTP redirect leave no token in nginx's access log."""
+    _app, nginx = nginx_stack
+    sha, token = live_repo.sha256, live_repo.token
+    resp, body = _get(nginx.https_port, f"/apk/{sha}/com.dhis2-3.5.0.apk?token={token}")
+    assert resp.status == 200 and hashlib.sha256(body).hexdigest() == sha
+    resp, _ = _get(nginx.https_port, f"/apk/{sha}.apk",
+                   {"Referer": f"{nginx.base}/apk/{sha}.apk?token={token}"})
+    assert resp.status == 401
+    conn = http.client.HTTPConnection("127.0.0.1", nginx.http_port, timeout=30)
+    conn.request("GET", f"/apk/{sha}.apk?token={token}")
+    redirect = conn.getresponse()
+    redirect.read()
+    conn.close()
+    assert redirect.status == 301 and token in redirect.getheader("Location")
+    log = nginx.access_log.read_text()  # nginx writes each line as its request ends
+    assert f'"GET /apk/{sha}/com.dhis2-3.5.0.apk HTTP/1.1" 200 {live_repo.size} ' in log, log
+    assert f'"GET /apk/{sha}.apk HTTP/1.1" 401 ' in log and f'"GET /apk/{sha}.apk HTTP/1.1" 301 ' \
+        in log, log
+    assert token not in log and token[:20] not in log and "token=" not in log, log

@@ -82,3 +82,13 @@ def test_out_of_range_id_in_a_body_is_422_naming_the_field(client, token_for, cr
     assert resp.status_code == 422, resp.json
     assert list(resp.json["error"]["fields"]) == ["org_unit_ids.0"]
     assert resp.json["error"]["fields"]["org_unit_ids.0"][0].startswith("Must be greater")
+
+
+@pytest.mark.parametrize("page", (2, 2**31, 2**62, 2**70))
+def test_a_page_past_the_end_is_empty_however_far(client, token_for, create_device, page):
+    auth = {"Authorization": f"Bearer {token_for('admin')}"}
+    create_device()
+    resp = client.get(f"/api/v1/devices?page={page}&per_page=500", headers=auth)
+    assert resp.status_code == 200, resp.json
+    assert resp.json["items"] == [] and resp.json["meta"]["page"] == page
+    assert resp.json["meta"]["total"] >= 1
