@@ -157,12 +157,15 @@ class Conn:
                     body: bytes = b"", *, keep: bool = False) -> Answer:
         """The whole answer (Content-Length, else to EOF). Raises OSError/asyncio errors on
         connection failures."""
-        if self.rw is None:
-            self.rw = await _open(self.port, self.ctx)
-        reader, writer = self.rw
+        stage = "connect + TLS handshake"
         try:
+            if self.rw is None:
+                self.rw = await _open(self.port, self.ctx)
+            reader, writer = self.rw
+            stage = "sending the request"
             writer.write(_request_bytes(method, path, headers or {}, body, close=not keep))
             await writer.drain()
+            stage = "reading the answer"
             status, hdrs = await _head(reader)
             if "content-length" in hdrs:
                 data = await reader.readexactly(int(hdrs["content-length"]))
@@ -170,7 +173,8 @@ class Conn:
                 data = b""
             else:
                 keep, data = False, await reader.read()
-        except BaseException:
+        except BaseException as exc:
+            exc.add_note(stage)
             self.close()
             raise
         if not keep or hdrs.get("connection", "").lower() == "close":
@@ -204,7 +208,10 @@ async def timed(kind: str, samples: list[Sample], coro, check) -> Answer | None:
 
 
 def _exc_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:160] if str(exc) else type(exc).__name__
+    """``Type: message (while <stage>)``, at most 200 characters."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    notes = getattr(exc, "__notes__", None)
+    return (text[:160] + (f" (while {', '.join(notes)})" if notes else ""))[:200]
 
 
 def _bad(answer: Answer, want: int) -> str | None:
@@ -413,6 +420,7 @@ class Table:
     title: str
     rows: list[str] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
+    error_secs: dict = field(default_factory=dict)
 
     def add(self, samples: list[Sample], label: str = "") -> None:
         kinds = sorted(dict.fromkeys(s.kind for s in samples), key=lambda k: "whole" in k)
@@ -423,6 +431,7 @@ class Table:
             errs = [s for s in mine if s.error]
             for s in errs:
                 self.errors[f"{label}{kind}: {s.error}"] += 1
+                self.error_secs.setdefault(f"{label}{kind}: {s.error}", []).append(s.end - s.start)
             mb = sum(s.received for s in mine) / MB
             rate = f"{mb / span:7.0f}" if mb > 1 else "       "
             self.rows.append(
@@ -438,7 +447,8 @@ class Table:
         if self.errors:
             log("  errors:")
             for text, n in self.errors.most_common():
-                log(f"    {n:5} x {text}")
+                secs = sorted(self.error_secs[text])
+                log(f"    {n:5} x {text} (after {secs[0]:.1f}-{secs[-1]:.1f} s)")
         else:
             log("  errors: none")
 

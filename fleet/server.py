@@ -79,6 +79,13 @@ def tls_paths(app) -> tuple[Path, Path, bool]:
 #: gthread threads per gunicorn worker (config THREADS), started as needed; see run_gunicorn.
 DEFAULT_THREADS = 1024
 
+#: Seconds a new connection may stay silent after gunicorn's own 5 s wait before it is closed
+#: (gunicorn ``keepalive``; with keep-alive off it is only this). gunicorn's default of 2 s
+#: closes a phone whose TLS ClientHello comes more than ~7 s after its TCP connect -- three
+#: lost packets on a 2G link -- while the phone itself (OkHttp's default connect timeout,
+#: which covers the TLS handshake) waits 10 s; nginx's client_header_timeout is 60 s.
+FIRST_BYTE_GRACE = 25
+
 
 def closing_thread_worker():
     """gunicorn's gthread worker class, except that a connection the worker closes after its
@@ -131,6 +138,7 @@ def run_gunicorn(
                 int(app.config.get("WORKER_CONNECTIONS") or max(1000, threads)),
             )
             self.cfg.set("timeout", 120)
+            self.cfg.set("keepalive", FIRST_BYTE_GRACE)
             self.cfg.set("accesslog", "-")
             # No query string, no Referer: phones send download tokens as ?token= (security.md)
             self.cfg.set("access_log_format",

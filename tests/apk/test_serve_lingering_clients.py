@@ -1,4 +1,5 @@
-"""``fleet serve`` keeps accepting while clients that got their answer do not close their end.
+"""``fleet serve`` and phones on poor links: clients that got their answer but do not close
+their end, and clients slow to send their first TLS packet.
 
 gunicorn 27's gthread worker closes a finished connection gracefully -- FIN, then up to 2 s of
 waiting for the client's own close -- and did it on the loop that accepts new connections, one
@@ -60,3 +61,17 @@ def test_phones_that_do_not_close_do_not_hold_up_the_next_update_check(live_repo
         server.stop()
     assert answered == [b"HTTP/1.1 200"] * PHONES
     assert "ClosingThreadWorker" in server.log.read_text()
+
+
+def test_a_phone_slow_to_start_its_tls_handshake_is_still_served(fleet_server):
+    """A phone whose first TLS packet comes 10 s after its TCP connect (lost packets on a 2G
+    link; OkHttp waits 10 s for connect + handshake) gets its answer; gunicorn's default closed
+    such a connection after about 7 s of silence."""
+    raw = socket.create_connection(("127.0.0.1", fleet_server.port), timeout=60)
+    try:
+        threading.Event().wait(10)
+        tls = unverified_tls().wrap_socket(raw, server_hostname="127.0.0.1")
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert tls.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        raw.close()
