@@ -92,3 +92,13 @@ def test_a_page_past_the_end_is_empty_however_far(client, token_for, create_devi
     assert resp.status_code == 200, resp.json
     assert resp.json["items"] == [] and resp.json["meta"]["page"] == page
     assert resp.json["meta"]["total"] >= 1
+
+
+def test_nul_character_is_refused_at_the_edge(client, token_for):
+    """PostgreSQL text cannot hold NUL: 400 before any query (was a 500 on PostgreSQL)."""
+    auth = {"Authorization": f"Bearer {token_for('admin')}"}
+    resp = client.get("/api/v1/audit?action=a%00b", headers=auth)
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "bad_request"
+    resp = client.post("/api/v1/org-units", headers=auth, json={"name": "Pik\u0000ine"})
+    assert resp.status_code == 400
+    assert client.get("/api/v1/audit?action=create", headers=auth).status_code == 200
