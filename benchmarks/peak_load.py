@@ -493,18 +493,20 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
     extra = {"WORKER_CONNECTIONS": args.worker_connections} if args.worker_connections else {}
     fleet = FleetServer(repo, tls=True, RATELIMIT_ENABLED="true", SCHEDULER_IN_SERVER="true",
                         **extra)
-    time.sleep(2)  # the scheduler child starts after gunicorn answers
-    _rss, pss_start = RssSampler(fleet.pids).current()
-    tls_dir = repo.data_dir / "tls"
-    # nginx only serves the file (its proxy to the app is unused: the app listens on HTTPS)
-    static = (f"    location /direct/ {{ alias {repo.data_dir / 'apks'}/; }}\n"
-              "    location = /healthz { return 200 'ok'; }")
-    nginx = Nginx(root / "nginx", upstream_port=fleet.port, apk_dir=repo.data_dir / "apks",
-                  cert=tls_dir / "cert.pem", key=tls_dir / "key.pem", extra_locations=static)
+    nginx = None
     table = Table(f"[{db_kind}] {args.devices:,} devices at once + {args.downloads} downloads "
                   f"of {size / MB:.1f} MB ({round(CUT_SHARE * args.downloads)} cut and "
                   "resumed); latency = connect + TLS + request + whole answer")
     try:
+        time.sleep(2)  # the scheduler child starts after gunicorn answers
+        _rss, pss_start = RssSampler(fleet.pids).current()
+        tls_dir = repo.data_dir / "tls"
+        # nginx only serves the file (its proxy to the app is unused: the app speaks HTTPS)
+        static = (f"    location /direct/ {{ alias {repo.data_dir / 'apks'}/; }}\n"
+                  "    location = /healthz { return 200 'ok'; }")
+        nginx = Nginx(root / "nginx", upstream_port=fleet.port, apk_dir=repo.data_dir / "apks",
+                      cert=tls_dir / "cert.pem", key=tls_dir / "key.pem",
+                      extra_locations=static)
         # baseline 1: nginx static, same file, same download clients
         rel = f"/direct/{sha[:2]}/{sha}.apk"
         clients = DownloadClients(nginx.https_port, [rel] * args.downloads, size, sha,
@@ -546,7 +548,8 @@ def run_one(db_kind: str, database_url: str | None, apk: Path, root: Path, args)
         server_errors = [line for line in log_text.splitlines()
                          if "Traceback" in line or " ERROR " in line or "[CRITICAL]" in line]
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         fleet.stop()
     table.print()
     log(f"  server processes sampled: {processes} at the end (gunicorn master, "
