@@ -122,16 +122,18 @@ def _has_nul(value) -> bool:
 
 
 def refuse_nul_characters():
-    """400 for a NUL character (U+0000) anywhere in the query string, the form or a JSON body.
+    """400 for a NUL character (U+0000) anywhere in the query string, a url-encoded form or a
+    JSON body.
 
     PostgreSQL text cannot hold NUL, so such a value failed in the database (a 500, found by the
-    fuzz test on ``GET /api/v1/audit?action=...%00``); no field of fleet takes one."""
+    fuzz test on ``GET /api/v1/audit?action=...%00``); no field of fleet takes one. Multipart
+    bodies are left alone: APK uploads stream them, and reading ``request.form`` here would
+    consume the stream."""
     from werkzeug.exceptions import BadRequest
 
     json_body = request.get_json(silent=True) if request.is_json else None
-    if any(_has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True)) or (
-            request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
-            and any(_has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True))) \
+    form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+    if _has_nul(dict(request.args.lists())) or _has_nul(dict(form.lists()) if form else {}) \
             or _has_nul(json_body):
         raise BadRequest(_("The request contains a NUL character, which no field accepts."))
 
