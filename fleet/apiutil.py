@@ -44,8 +44,9 @@ def api_blueprint(name: str, import_name: str, *, url_prefix: str = "/api/v1", *
 class ErrorBodySchema(ma.Schema):
     code = ma.fields.String(
         required=True,
-        metadata={"description": "Machine-readable: not_found, invalid, conflict, forbidden, "
-                  "unprocessable_entity, csrf ... (fleet/errors.py, fleet/web.py)."},
+        metadata={"description": "Machine-readable: not_found, invalid (input refused: "
+                  "``fields`` names what), conflict, forbidden, csrf ... "
+                  "(fleet/errors.py, fleet/web.py)."},
     )
     message = ma.fields.String(required=True, metadata={"description": "For people, translated."})
     field_messages = ma.fields.Dict(

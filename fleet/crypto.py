@@ -52,6 +52,11 @@ class EncryptedText(TypeDecorator):
         return None if value is None else decrypt(value)
 
 
+#: The longest lifetime a token may be given, in days (ten years): the API schemas' bound, and
+#: the operations' too, so forms and the CLI cannot overflow a date either.
+MAX_TOKEN_DAYS = 3650
+
+
 def new_token(prefix: str = "flt") -> str:
     """A fresh bearer token: ``<prefix>_<43 urlsafe chars>`` (256 bits of randomness)."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import request
+from flask_babel import lazy_gettext as _l
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from fleet.errors import FleetError
+from fleet.errors import FleetError, InvalidInput
 
 #: The largest row id: every id column is a PostgreSQL ``integer`` (4 bytes signed), 2**31 - 1.
 ID_MAX = 2**31 - 1
@@ -45,6 +46,32 @@ class IdConverter(IntegerConverter):
         if self.max is not None and len(value.lstrip("0")) > len(str(self.max)):
             raise ValidationError()  # before int(): Python refuses > 4,300 digits (ValueError)
         return super().to_python(value)
+
+
+def form_id(name: str) -> int | None:
+    """The row id posted in the HTML form field ``name``: an ``int`` from 1 to :data:`ID_MAX`,
+    or None when the field is absent, blank, not a number or out of that range (the caller's
+    lookup then answers "not found" instead of a database overflow)."""
+    value = (request.form.get(name) or "").strip()
+    if not value.isdigit() or len(value) > len(str(ID_MAX)):
+        return None
+    number = int(value)
+    return number if 1 <= number <= ID_MAX else None
+
+
+def form_int(name: str) -> int | None:
+    """The whole number posted in the HTML form field ``name`` (sign allowed), None when the
+    field is absent or blank. Raises InvalidInput naming the field for anything else, so text
+    typed by mistake is refused rather than read as "not given"; range checks stay with the
+    operation."""
+    value = (request.form.get(name) or "").strip()
+    if not value:
+        return None
+    digits = value.lstrip("+-")
+    if not digits.isdigit() or len(digits) > 18:
+        raise InvalidInput(_l("Not a whole number: %(v)s", v=value[:20]),
+                           fields={name: _l("A whole number.")})
+    return int(value)
 
 
 class StrictSchema(ma.Schema):

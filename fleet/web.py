@@ -75,11 +75,10 @@ def handle_http_exception(exc: HTTPException):
             for _location, errs in messages.items():
                 if isinstance(errs, dict):
                     fields.update(flat_field_messages(errs))
-        code = (exc.name or "error").lower().replace(" ", "_")
+        # Field errors carry the same code as a domain rule's InvalidInput (fleet.errors).
+        code = "invalid" if fields else (exc.name or "error").lower().replace(" ", "_")
         message = exc.description if not fields else _("The input is not valid.")
         resp = _json_error(exc.code or 500, code, str(message), fields)
-        if fields:
-            code = "invalid"
         for key, value in ((data.get("headers") if isinstance(data, dict) else None) or {}).items():
             resp.headers[key] = value
         return resp

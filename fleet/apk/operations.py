@@ -37,7 +37,7 @@ from fleet.apk.models import (
 )
 from fleet.apk.storage import ApkStore, StorageFull, UploadTooLarge
 from fleet.audit.operations import record, snapshot
-from fleet.crypto import hash_token, new_token
+from fleet.crypto import MAX_TOKEN_DAYS, hash_token, new_token
 from fleet.errors import (
     Conflict,
     FleetError,
@@ -700,9 +700,9 @@ def issue_download_token(*, channel: Channel | None = None, device: Device | Non
     the plain token (``fdl_`` + 43 urlsafe characters) is shown once and stored hashed."""
     if (channel is None) == (device is None):
         raise InvalidInput(_l("A token is for one channel or one device."))
-    if expires_days is not None and expires_days <= 0:
-        raise InvalidInput(_l("Expiry must be a positive number of days."),
-                           fields={"expires_days": _l("Positive.")})
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise InvalidInput(_l("Expiry must be from 1 to %(n)s days.", n=MAX_TOKEN_DAYS),
+                           fields={"expires_days": _l("From 1 to %(n)s.", n=MAX_TOKEN_DAYS)})
     plain = new_token(TOKEN_PREFIX)
     token = DownloadToken(
         token_hash=hash_token(plain), prefix=plain[:10], label=(label or "").strip()[:100],

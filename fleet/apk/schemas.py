@@ -6,6 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from fleet.apk.models import RELEASE_STATUSES
+from fleet.crypto import MAX_TOKEN_DAYS
 from fleet.forms import Id
 from fleet.forms import StrictSchema as _Input
 
@@ -177,7 +178,7 @@ class IssuedTokenSchema(ApkTokenSchema):
 class ApkTokenCreateArgs(_Input):
     label = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
     expires_days = ma.fields.Integer(load_default=None, allow_none=True,
-                                     validate=ma.validate.Range(min=1, max=3650))
+                                     validate=ma.validate.Range(min=1, max=MAX_TOKEN_DAYS))
 
 
 class PinSchema(ma.Schema):

@@ -27,6 +27,7 @@ from fleet.audit.operations import query_entries
 from fleet.auth.access import actor, require
 from fleet.errors import FleetError, InvalidInput
 from fleet.extensions import db
+from fleet.forms import ID_MAX, form_id, form_int
 from fleet.inventory import queries as inventory_queries
 
 bp = Blueprint("apk", __name__)
@@ -179,12 +180,12 @@ def channel_action(channel_id, action):
     form = request.form
     try:
         if action == "release":
-            ops.release_to_channel(ops.get_release(form.get("release_id", 0, type=int)), chan,
+            ops.release_to_channel(ops.get_release(form_id("release_id") or 0), chan,
                                    rollout_percent=form.get("rollout_percent", 100, type=int),
                                    actor=actor())
         elif action == "rollback":
             _pointer, warning = ops.rollback_channel(
-                chan, ops.get_release(form.get("release_id", 0, type=int)), actor=actor())
+                chan, ops.get_release(form_id("release_id") or 0), actor=actor())
             flash(warning, "warning")
         elif action == "rollout":
             ops.set_rollout(chan, form.get("package", ""),
@@ -192,10 +193,10 @@ def channel_action(channel_id, action):
         elif action == "token":
             _token, plain = ops.issue_download_token(
                 channel=chan, label=form.get("label", ""),
-                expires_days=form.get("expires_days", None, type=int), actor=actor())
+                expires_days=form_int("expires_days"), actor=actor())
             session["apk_issued_token"] = {"channel": chan.id, "token": plain}
         elif action == "revoke":
-            token = db.get_or_404(DownloadToken, form.get("token_id", 0, type=int))
+            token = db.get_or_404(DownloadToken, form_id("token_id") or 0)
             ops.revoke_download_token(token, actor=actor())
         else:
             abort(404)
@@ -278,7 +279,7 @@ def _form_ids(field: str) -> list[int]:
     for value in request.form.getlist(field):
         if not value:
             continue
-        if not value.isdigit() or not 1 <= int(value) <= 2**31 - 1:  # PostgreSQL integer
+        if not value.isdigit() or len(value) > len(str(ID_MAX)) or not 1 <= int(value) <= ID_MAX:
             raise InvalidInput(_("Not an id: %(v)s", v=value[:20]), fields={field: _("Not an id.")})
         ids.append(int(value))
     return ids

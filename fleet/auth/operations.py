@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from fleet.audit.operations import record, snapshot
 from fleet.auth.models import ROLES, ApiToken, User
-from fleet.crypto import hash_token, new_token
+from fleet.crypto import MAX_TOKEN_DAYS, hash_token, new_token
 from fleet.errors import Conflict, InvalidInput, NotFound
 from fleet.extensions import db
 from fleet.timeutil import utcnow
@@ -126,6 +126,9 @@ def issue_token(
     once and never stored."""
     if not (name or "").strip():
         raise InvalidInput(_l("Token name is required."), fields={"name": _l("Required.")})
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise InvalidInput(_l("Expiry must be from 1 to %(n)s days.", n=MAX_TOKEN_DAYS),
+                           fields={"expires_days": _l("From 1 to %(n)s.", n=MAX_TOKEN_DAYS)})
     plain = new_token("flt")
     token = ApiToken(
         name=name.strip(),

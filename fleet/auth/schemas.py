@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from fleet.auth.models import ROLES
+from fleet.crypto import MAX_TOKEN_DAYS
 
 
 class UserSchema(ma.Schema):
@@ -46,5 +47,5 @@ class TokenCreatedSchema(TokenSchema):
 class TokenCreateArgs(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
     expires_days = ma.fields.Integer(
-        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=3650)
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_TOKEN_DAYS)
     )

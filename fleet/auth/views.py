@@ -14,6 +14,7 @@ from fleet.auth.access import actor, require
 from fleet.auth.models import ROLES, ApiToken, User
 from fleet.errors import FleetError
 from fleet.extensions import csrf, db, limiter
+from fleet.forms import form_int
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -127,13 +128,17 @@ def tokens():
 @bp.post("/tokens")
 @require("read")
 def issue_token():
-    days = request.form.get("expires_days", "").strip()
-    token, plain = ops.issue_token(
-        current_user,
-        request.form.get("name", ""),
-        actor=actor(),
-        expires_days=int(days) if days.isdigit() else None,
-    )
+    try:
+        _token, plain = ops.issue_token(
+            current_user,
+            request.form.get("name", ""),
+            actor=actor(),
+            expires_days=form_int("expires_days"),
+        )
+    except FleetError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("auth.tokens"))
     db.session.commit()
     stmt = select(ApiToken).order_by(ApiToken.id.desc())
     if not current_user.can("users:manage"):

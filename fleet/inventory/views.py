@@ -13,8 +13,8 @@ from fleet.auth.access import actor, require
 from fleet.errors import FleetError
 from fleet.extensions import db
 from fleet.forms import form_data as _form_data
+from fleet.forms import form_id, submit_form
 from fleet.forms import load_form as _load
-from fleet.forms import submit_form
 from fleet.inventory import exports, imports, queries
 from fleet.inventory import operations as ops
 from fleet.inventory.models import (
@@ -169,7 +169,7 @@ def device_status(tag):
 @bp.post("/devices/<tag>/checkout")
 @require("inventory:write")
 def device_checkout(tag):
-    holder = db.get_or_404(Holder, request.form.get("holder_id", type=int) or 0)
+    holder = db.get_or_404(Holder, form_id("holder_id") or 0)
     return _device_action(
         tag,
         lambda d: ops.checkout(d, holder, actor=actor(), condition=request.form.get("condition")),

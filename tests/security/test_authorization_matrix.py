@@ -219,6 +219,7 @@ MATRIX: dict[str, object] = {
     "POST /api/v1/org-units": "inventory:write",
     "POST /api/v1/provisioning/profiles": "provision",
     "POST /api/v1/provisioning/runs": "provision",
+    "POST /api/v1/provisioning/runs/<int:run_id>/resume": "provision",
     "POST /api/v1/provisioning/runs/<int:run_id>/stop": "provision",
     "POST /api/v1/provisioning/stations": "provision",
     "POST /api/v1/scan-audits": "inventory:write",

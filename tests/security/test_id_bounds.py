@@ -102,3 +102,42 @@ def test_nul_character_is_refused_at_the_edge(client, token_for):
     resp = client.post("/api/v1/org-units", headers=auth, json={"name": "Pik\u0000ine"})
     assert resp.status_code == 400
     assert client.get("/api/v1/audit?action=create", headers=auth).status_code == 200
+
+
+def test_html_forms_with_out_of_range_ids_or_days_answer_not_a_500(client, login, db,
+                                                                    create_device):
+    """Ids and day counts posted by HTML forms are bounded like the API's: an id beyond
+    PostgreSQL's ``integer`` is "not found", a token lifetime beyond MAX_TOKEN_DAYS is refused
+    with the reason, and nothing is written."""
+    from sqlalchemy import func, select
+
+    from fleet.apk.models import DownloadToken
+    from fleet.auth.models import ApiToken
+
+    user = login("admin")
+    device = create_device()
+    huge = str(2**40)
+    assert client.post(f"/devices/{device.asset_tag}/checkout",
+                       data={"holder_id": huge}).status_code == 404
+    resp = client.post("/apk/channels", data={"name": "district-b"})
+    channel_url = resp.headers["Location"]
+    assert client.post(f"{channel_url}/revoke", data={"token_id": huge}).status_code == 404
+    page = client.post(f"{channel_url}/release", data={"release_id": huge},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "No release 0." in page
+    refusals = {huge: "Expiry must be from 1 to 3650 days.", "4000": "Expiry must be from 1",
+                "-3": "Expiry must be from 1", "soon": "Not a whole number: soon",
+                "9" * 40: "Not a whole number"}
+    for days, message in refusals.items():
+        page = client.post(f"{channel_url}/token", data={"label": "x", "expires_days": days},
+                           follow_redirects=True).get_data(as_text=True)
+        assert message in page, days
+    assert db.session.scalar(select(func.count()).select_from(DownloadToken)) == 0
+    before = db.session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user.id))
+    for days, message in refusals.items():
+        page = client.post("/auth/tokens", data={"name": "laptop", "expires_days": days},
+                           follow_redirects=True).get_data(as_text=True)
+        assert message in page, days
+    assert db.session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user.id)) == before
