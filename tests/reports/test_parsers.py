@@ -290,3 +290,52 @@ def test_df_real_toolbox_and_busybox(fixture_text):
     # "/dev/block/mtdblock5 147.6M 9.5M 138.1M 6% /data"; /data/app etc. are other mounts.
     assert p.parse_df(fixture_text("real/df_busybox_h_terminal_wrap_mounts2sd.txt")) == {
         "storage_total_mb": 147, "storage_free_mb": 138}
+
+
+# Second round of real captures for issue 8 (df, /proc/meminfo, app meminfo, Samsung battery).
+# Expected values read off the files by eye: df -h sizes are binary (G = 1024 M), 1K-blocks
+# and kB are divided by 1024 and rounded down.
+@pytest.mark.parametrize(("name", "expected"), [
+    # vivo (prompt PD2254), Android 14, toybox df -h: "/dev/block/dm-59 457G 25G 432G 6% /data".
+    ("df_h_android14_vivo_pd2254_goadb.txt", (457 * 1024, 432 * 1024)),
+    # Android 9, model not stated: "/dev/block/sda17 110G 34G 76G 32% /data".
+    ("df_h_android9_goadb.txt", (110 * 1024, 76 * 1024)),
+    # vivo (prompt PD1619), Android 7: "/dev/block/dm-2 53G 3.3G 49G 7% /data".
+    ("df_h_android7_vivo_pd1619_goadb.txt", (53 * 1024, 49 * 1024)),
+    # Sony SO-02H, Android 6.0, still the old toolbox layout: "/data 21.9G 12.1G 9.8G 4096".
+    ("df_toolbox_android6_sony_so02h.txt", (int(21.9 * 1024), int(9.8 * 1024))),
+    # Samsung Galaxy Tab A8 (SM-X200), toybox df: "/dev/block/dm-43 4192256 2777976 1414280".
+    ("df_samsung_tab_a8_sm_x200.txt", (4192256 // 1024, 1414280 // 1024)),
+])
+def test_df_real_modern_devices(fixture_text, name, expected):
+    got = p.parse_df(fixture_text(f"real/{name}"))
+    assert (got["storage_total_mb"], got["storage_free_mb"]) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    # MemTotal 3681628 kB, MemAvailable 2243756 kB (Qualcomm MSM8953 phone).
+    ("meminfo_msm8953_goadb.txt", {"ram_total_mb": 3595, "ram_available_mb": 2191}),
+    # Lenovo Tab K10 on LineageOS 20 (Android 13): MemTotal 3963596, MemAvailable 1502348.
+    ("meminfo_android13_lenovo_tab_k10_lineage20.txt",
+     {"ram_total_mb": 3870, "ram_available_mb": 1467}),
+])
+def test_proc_meminfo_real_devices(fixture_text, name, expected):
+    assert p.parse_meminfo(fixture_text(f"real/{name}")) == expected
+
+
+def test_app_meminfo_real_android11_pixel2(fixture_text):
+    """Pixel 2, Android 11: 9-column table (Rss Total added in 11) and the App Summary with
+    "TOTAL PSS: 688561 TOTAL RSS: 746132 TOTAL SWAP PSS: 15" on one line: PSS, not RSS."""
+    text = fixture_text("real/app_meminfo_android11_google_pixel2_unity.txt")
+    assert p.parse_app_pss_kb(text) == 688561
+
+
+def test_battery_real_samsung_s24(fixture_text):
+    """Samsung S24 (Android 14 or later: Dock powered, Charging state/policy): one-space
+    "Time when ..." lines, Samsung vendor lines, column-0 flags, then event logs that repeat
+    level/status/temperature with other values (level:74, status:3...). Only the first block
+    counts: USB powered, status 2, level 75, temperature 357."""
+    got = p.parse_battery(fixture_text("real/battery_samsung_s24_gekko.txt"))
+    assert got == {"battery_level": 75, "battery_health": "good",
+                   "battery_temperature_c": 35.7, "battery_status": "charging",
+                   "battery_charging": True}
