@@ -1,5 +1,6 @@
 """Logistics work in a real browser (headless Chromium): log in, register a device, register
-and pair a SIM, add a holder and check the device out, import a sheet with errors."""
+and pair a SIM, add a holder and check the device out, import a sheet with errors; build a
+holder group and re-pin an APK signer on the pages that were API-only."""
 
 from __future__ import annotations
 
@@ -133,3 +134,43 @@ def test_import_with_errors_writes_nothing(page, tmp_path, live_server):
     page.check("input[value=valid_only]")
     page.click("main button[type=submit]")
     assert "1 rows imported" in page.text_content(".flash.success")
+
+
+#: Elements of the page (the closed nav dropdowns aside) reaching past a 390-px screen.
+WIDER_THAN_SCREEN = """[...document.querySelectorAll('main *')]
+    .filter(e => e.getBoundingClientRect().right > 390)
+    .map(e => e.tagName + '.' + e.className)"""
+
+
+def test_holder_group_and_signer_pin_pages_on_a_phone_screen(page):
+    """The APK admin pages that were API-only: a holder group built by searching holders and
+    ticking them, and a signer re-pin refused then accepted, all on a 390-px screen."""
+    for name in ("Chidinma Eze", "Chinedu Obi"):
+        page.goto("/holders/new")
+        page.fill("#f-name", name)
+        page.click("main button[type=submit]")
+    page.goto("/apk/channels")
+    page.click("text=Holder groups")
+    page.fill("input[name=name]", "Superviseurs — pilote")
+    page.click("text=Create holder group")
+    assert "Superviseurs — pilote" in page.text_content("h2")
+    page.fill("input[name=q]", "Chi")
+    page.click("main form.inline button")
+    page.check("input[aria-label='Add Chidinma Eze']")
+    page.click("text=Add selected")
+    members = page.locator("table").first.text_content()
+    assert "Chidinma Eze" in members and "Chinedu Obi" not in members
+    page.wait_for_load_state("load")  # measured once the stylesheets apply
+    assert page.evaluate(WIDER_THAN_SCREEN) == []
+    page.goto("/apk/pins")
+    page.fill("input[name=package]", "com.dhis2")
+    page.fill("input[name=cert_sha256]", "not-a-digest")
+    page.fill("textarea[name=reason]", "key rotation")
+    page.click("button:has-text('Re-pin')")
+    assert "Not a SHA-256 certificate digest." in page.text_content(".flash.error")
+    assert page.input_value("textarea[name=reason]") == "key rotation"
+    page.fill("input[name=cert_sha256]", "AB:" * 31 + "AB")
+    page.click("button:has-text('Re-pin')")
+    assert "ab" * 32 in page.text_content("table")
+    page.wait_for_load_state("load")
+    assert page.evaluate(WIDER_THAN_SCREEN) == []
