@@ -21,9 +21,9 @@ $(BIN)/fleet: pyproject.toml
 
 setup: $(BIN)/fleet
 
-## Install what the tests need (Debian packages included) and run the whole suite on SQLite,
-## then the database tests again on a real PostgreSQL.
-test: setup system-deps-test test-sqlite test-postgres
+## Install what the tests need (Debian packages included), lint (ruff), and run the whole suite
+## on SQLite, then the database tests again on a real PostgreSQL.
+test: setup system-deps-test lint test-sqlite test-postgres
 
 system-deps-test:
 	tools/install-system-deps.sh test

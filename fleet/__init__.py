@@ -137,10 +137,10 @@ def _register_domains(app: Flask) -> None:
     from fleet.apk import downloads as apk_downloads
     from fleet.apk import views as apk_views
     from fleet.audit import views as audit_views
-    from fleet.backup import cli as backup_cli
     from fleet.auth import api as auth_api
     from fleet.auth import cli as auth_cli
     from fleet.auth import views as auth_views
+    from fleet.backup import cli as backup_cli
     from fleet.capacity import api as capacity_api
     from fleet.capacity import cli as capacity_cli
     from fleet.capacity import views as capacity_views
@@ -154,15 +154,15 @@ def _register_domains(app: Flask) -> None:
     from fleet.labels import api as labels_api
     from fleet.labels import cli as labels_cli
     from fleet.labels import views as labels_views
-    from fleet.reports import api as reports_api
-    from fleet.reports import cli as reports_cli
-    from fleet.reports import metrics as reports_metrics
-    from fleet.reports import views as reports_views
     from fleet.provisioning import api as provisioning_api
     from fleet.provisioning import cli as provisioning_cli
     from fleet.provisioning import views as provisioning_views
     from fleet.provisioning.devsim.cli import devsim
     from fleet.rehearsal import cli as rehearsal_cli
+    from fleet.reports import api as reports_api
+    from fleet.reports import cli as reports_cli
+    from fleet.reports import metrics as reports_metrics
+    from fleet.reports import views as reports_views
 
     app.config.update(
         API_TITLE="fleet",
@@ -181,16 +181,19 @@ def _register_domains(app: Flask) -> None:
         }},
         "security": [{"bearer": []}, {"session": []}],
     })
-    for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints, *capacity_api.blueprints,
+    for blp in (*apk_api.blueprints, auth_api.blp, *inventory_api.blueprints,
+                *capacity_api.blueprints,
                 *dhis2_api.blueprints, agreements_api.blp, labels_api.blp,
                 *provisioning_api.blueprints, reports_api.blp):
         api.register_blueprint(blp)
-    for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp, capacity_views.bp, api_docs.bp,
+    for bp in (apk_views.bp, apk_downloads.bp, auth_views.bp, audit_views.bp, inventory_views.bp,
+               capacity_views.bp, api_docs.bp,
                dhis2_views.bp, agreements_views.bp, labels_views.bp,
                provisioning_views.bp, reports_views.bp,
                reports_metrics.bp):
         app.register_blueprint(bp)
-    for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands, capacity_cli.capacity,
+    for command in (*apk_cli.commands, *auth_cli.commands, *inventory_cli.commands,
+                    capacity_cli.capacity,
                     *dhis2_cli.commands, *labels_cli.commands, *provisioning_cli.commands, devsim,
                     *reports_cli.commands, *jobs.commands, *backup_cli.commands,
                     *rehearsal_cli.commands):

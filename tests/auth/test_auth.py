@@ -266,10 +266,11 @@ def test_token_last_used_recorded_on_reads(client, token_for, db):
 def test_bearer_token_wins_over_a_cookie_session_without_login(strict_app):
     """A script whose HTTP client kept a cookie from an HTML page still authenticates by its
     token (strong session protection must not hide the token)."""
-    from fleet.auth.operations import issue_token
-    from fleet.auth.models import User
-    from fleet.extensions import db as _db
     from sqlalchemy import select
+
+    from fleet.auth.models import User
+    from fleet.auth.operations import issue_token
+    from fleet.extensions import db as _db
 
     with strict_app.app_context():
         boss = _db.session.scalar(select(User).where(User.username == "boss"))
