@@ -3,7 +3,8 @@
 The runner never touches the database or a domain's Python functions: it runs ``fleet ...``
 commands as subprocesses (same FLEET_* environment, so the same instance) and calls the JSON API
 with a real HTTP client (``requests``) against the app served in this process by werkzeug on a
-free loopback port, with bearer tokens issued by ``fleet tokens issue``. Phones are simulated
+free loopback port, or against a running deployment's public URL (``Options.url``, e.g. nginx
+over TLS), with bearer tokens issued by ``fleet tokens issue``. Phones are simulated
 (``fleet.provisioning.devsim``) behind a private adb server (own port, own HOME).
 
 Each step asserts its outcome and prints one line ``ok|FAILED  name  seconds  summary``. A step
@@ -65,6 +66,11 @@ class Options:
     dhis2_token: str | None = None
     apk_mb: int = 8
     concurrency: int = 20
+    #: Base URL of an already running deployment of this instance (``https://host:port``);
+    #: None serves the app in this process instead.
+    url: str | None = None
+    #: Certificate (PEM) to verify the deployment's TLS against; None: the system's CAs.
+    ca_cert: Path | None = None
 
 
 def expect(condition: bool, message: str) -> None:
@@ -83,10 +89,12 @@ def free_port() -> int:
 
 
 class Api:
-    """JSON API client: ``call(method, path, expect=200, token=..., **requests_kw)``."""
+    """JSON API client: ``call(method, path, expect=200, token=..., **requests_kw)``.
+    ``verify`` is requests' TLS verification: True (the system's CAs) or a PEM file."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, verify: bool | str = True):
         self.base = base.rstrip("/")
+        self.verify = verify
         self.local = threading.local()
         self.tokens: dict[str, str] = {}
 
@@ -96,6 +104,9 @@ class Api:
         headers["Authorization"] = f"Bearer {self.tokens[as_user]}"
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
+        # per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+        # override a session's verify (psf/requests#3829), never a request's
+        kw.setdefault("verify", self.verify)
         resp = self.local.session.request(method, f"{self.base}/api/v1{path}", headers=headers,
                                     timeout=120, **kw)
         wanted = (status,) if isinstance(status, int) else status
@@ -171,6 +182,8 @@ class Rehearsal:
         self.campaign: Campaign | None = None
         self.profiles: list = []
         self.server: InProcessServer | None = None
+        self.base_url = ""  # where the API is called: options.url or the in-process server
+        self.verify: bool | str = str(options.ca_cert) if options.ca_cert else True
         self.api: Api | None = None
         self.adb: AdbServer | None = None
         self.sim = None
@@ -260,10 +273,22 @@ class Rehearsal:
         expect("first admin created" in out, "instance not empty: its admin account exists "
                "already (rehearse needs an empty instance: a new FLEET_DATA_DIR or database)")
         self.admin_created = True
-        self.server = InProcessServer(self.app).start()
-        self.api = Api(self.server.url)
+        if self.opt.url:
+            self.base_url = self.opt.url.rstrip("/")
+        else:
+            self.server = InProcessServer(self.app).start()
+            self.base_url = self.server.url
+        self.api = Api(self.base_url, self.verify)
         self.api.tokens["admin"] = self._token("admin")
-        me = self.api.call("GET", "/me")
+        if self.opt.url:
+            # the token was just issued in the FLEET_* database: a deployment on another
+            # database refuses it
+            me = self.api.call("GET", "/me", status=(200, 401))
+            expect(isinstance(me, dict) and "error" not in me,
+                   f"{self.base_url} refuses a token issued on this FLEET_* instance: the "
+                   "deployment does not use the same database")
+        else:
+            me = self.api.call("GET", "/me")
         for user, role in (("amina", "logistics"), ("kofi", "admin")):
             self.api.call("POST", "/users", status=201, json={
                 "username": user, "role": role, "password": self.passwords[user],
@@ -273,7 +298,9 @@ class Rehearsal:
         devices, units = self.api.total("/devices"), self.api.total("/org-units")
         expect(devices == 0 and units == 0, f"instance not empty: {devices} devices, "
                f"{units} org units (rehearse needs an empty instance)")
-        return f"empty instance, API at {self.server.url}, users admin, amina (logistics), kofi"
+        where = "deployment" if self.opt.url else "in-process"
+        return (f"empty instance, API ({where}) at {self.base_url}, users admin, amina "
+                f"(logistics), kofi")
 
     def _token(self, user: str) -> str:
         out = self.fleet("tokens", "issue", user, "--name", "rehearsal").stdout
@@ -579,9 +606,9 @@ class Rehearsal:
         if not self.opt.dhis2_url:
             return "NOT RUN: no --dhis2-url given (nothing to publish to)"
         url = self.opt.dhis2_url.rstrip("/")
-        # The phones download from fleet's public https address: FLEET_PUBLIC_URL, else where
-        # ``fleet serve`` serves this instance by default.
-        public = os.environ.get("FLEET_PUBLIC_URL") or \
+        # The phones download from fleet's public https address: FLEET_PUBLIC_URL, else the
+        # deployment's URL (--url), else where ``fleet serve`` serves this instance by default.
+        public = os.environ.get("FLEET_PUBLIC_URL") or self.opt.url or \
             f"https://127.0.0.1:{os.environ.get('FLEET_PORT', '8443')}"
         env = {"FLEET_DHIS2_TOKEN": self.opt.dhis2_token or "", "FLEET_PUBLIC_URL": public}
         self.fleet("dhis2", "servers", "add", "rehearsal", "--url", url, "--default",
@@ -599,8 +626,10 @@ class Rehearsal:
         # (the link carries the channel's download token: never print it)
         expect(link.startswith(f"{public.rstrip('/')}/apk/{self.release['sha256']}"),
                f"downloadURL {link.split('?')[0]} is not fleet's release")
-        # the published link (its channel token included) downloads the vetted bytes
-        got = requests.get(self.server.url + link[len(public.rstrip("/")):], timeout=120)
+        # the published link (its channel token included) downloads the vetted bytes, from the
+        # deployment (--url) or the in-process server
+        got = requests.get(self.base_url + link[len(public.rstrip("/")):], timeout=120,
+                           verify=self.verify)
         expect(got.status_code == 200, f"downloadURL answered HTTP {got.status_code}")
         digest = hashlib.sha256(got.content).hexdigest()
         expect(digest == self.release["sha256"], "downloaded bytes differ from the release")

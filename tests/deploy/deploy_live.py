@@ -189,7 +189,9 @@ class Nginx:
     ``upstream_ports`` (one ``server`` line each), its listen ports by free ones, the
     certificate by ``cert``/``key`` and the internal APK alias by ``apk_dir``. The site's access
     log goes to ``<root>/logs/access.log`` in its own format, which names the upstream of each
-    request (``upstream=127.0.0.1:<port>``)."""
+    request (``upstream=127.0.0.1:<port>``). A second, test-only log, ``<root>/logs/uri.log``
+    (:attr:`uri_log`), adds nginx's final ``$uri``: ``uri=/protected-apks/...`` for a response
+    whose bytes nginx sent from the APK store after the app's X-Accel-Redirect."""
 
     def __init__(self, root: Path, *, upstream_ports: list[int], apk_dir: Path, cert: Path,
                  key: Path):
@@ -215,6 +217,11 @@ class Nginx:
             if old not in site:
                 raise AssertionError(f"deploy/nginx-fleet.conf no longer contains {old!r}")
             site = site.replace(old, new)
+        self.uri_log = root / "logs" / "uri.log"
+        shipped_log = f"access_log {root / 'logs' / 'access.log'} fleet_notoken;"
+        if shipped_log not in site:
+            raise AssertionError("deploy/nginx-fleet.conf no longer logs in fleet_notoken")
+        site = site.replace(shipped_log, f"{shipped_log}\n    access_log {self.uri_log} fleet_uri;")
         import pwd
 
         # Workers run as this user so they can read the (pytest, mode 0700) store; in
@@ -234,6 +241,8 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    log_format fleet_uri '"$request_method $fleet_path" $status $body_bytes_sent uri=$uri '
+                         'upstream=$upstream_addr';
     {site}
 }}
 """

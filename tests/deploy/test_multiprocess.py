@@ -1,21 +1,24 @@
 """Beyond one machine (issue 9, item 6): PostgreSQL, two ``fleet serve`` processes behind a
 real nginx running ``deploy/nginx-fleet.conf`` (TLS at nginx, APKs sent through
 X-Accel-Redirect), one ``fleet scheduler``, a shared FLEET_DATA_DIR and the same
-FLEET_SECRET_KEY / FLEET_ENCRYPTION_KEY in every process; all on loopback."""
+FLEET_SECRET_KEY / FLEET_ENCRYPTION_KEY in every process; all on loopback. The campaign is
+``fleet rehearse --fast --url <nginx>`` (docs/rehearsal.md): every API call of the rehearsal,
+and the download of the link it publishes to the DHIS2 test server, go through nginx over
+verified TLS."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
+import subprocess
 import time
 from urllib.parse import urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
 from deploy_live import (
-    PASSWORD,
+    FLEET,
     AppProcess,
     Https,
     Nginx,
@@ -25,7 +28,7 @@ from deploy_live import (
     query,
     run_fleet,
 )
-from fleet_testing import make_imei
+from dhis2_fixtures import dhis2_server  # noqa: F401 - the DHIS2 test server fixture
 
 from fleet.jobs import JOBS as JOB_REGISTRY  # noqa: E402
 
@@ -35,6 +38,9 @@ pytestmark = pytest.mark.slow
 JOB_SECONDS = 4
 RUN_FOR = 17
 JOBS = tuple(JOB_REGISTRY)  # every registered job, each run at JOB_SECONDS
+STEPS = ("instance", "generate", "org units", "import holders", "import devices",
+         "import sims", "apk release", "phones", "provision", "checkout", "labels",
+         "agreements", "health pull", "compliance", "capacity report", "dhis2 publish")
 
 
 def _requests(log_text: str) -> list[str]:
@@ -42,11 +48,8 @@ def _requests(log_text: str) -> list[str]:
     return re.findall(r'"([A-Z]+ /[^ "]* HTTP/1\.[01])"', log_text)
 
 
-def test_two_app_processes_behind_nginx_with_postgresql_and_one_scheduler(tmp_path,
-                                                                          apk_factory):
-    apk = apk_factory.build(package="org.dhis2.deploytest", version_code=120,
-                            version_name="1.2.0", padding_bytes=3 * 1024 * 1024)
-    apk_bytes = apk.read_bytes()
+def test_rehearsal_through_nginx_two_app_processes_postgresql_and_one_scheduler(
+        tmp_path, dhis2_server):  # noqa: F811
     data_dir = tmp_path / "shared-data"
     with postgres_database() as url:
         env = fleet_env(
@@ -54,14 +57,13 @@ def test_two_app_processes_behind_nginx_with_postgresql_and_one_scheduler(tmp_pa
             SECRET_KEY=secrets.token_hex(32),                  # same in every process
             ENCRYPTION_KEY=Fernet.generate_key().decode(),    # same in every process
             SCHEDULER_IN_SERVER=False, APK_X_ACCEL_REDIRECT="/protected-apks/", PROXY_COUNT=1,
-            ADMIN_PASSWORD=PASSWORD, BACKUP_DIR=str(tmp_path / "backups"),
+            BACKUP_DIR=str(tmp_path / "backups"),
             JOB_INTERVALS={job: JOB_SECONDS for job in JOBS})
-        init = run_fleet(["init"], env)
-        assert init.returncode == 0, init.stderr
-        assert "first admin created" in init.stdout
-        # the keys came from the environment, not from files in the shared folder
-        assert not (data_dir / "secret_key").exists()
-        assert not (data_dir / "fernet.key").exists()
+        # The schema only: the rehearsal runs `fleet init` itself and refuses an instance
+        # whose admin exists (docs/rehearsal.md, "Against a running deployment").
+        upgrade = run_fleet(["db", "upgrade", "heads"], env)
+        assert upgrade.returncode == 0, upgrade.stderr
+        assert query(url, 'SELECT count(*) FROM "user"') == [(0,)]
 
         apps, nginx, scheduler = [], None, None
         try:
@@ -76,74 +78,79 @@ def test_two_app_processes_behind_nginx_with_postgresql_and_one_scheduler(tmp_pa
             scheduler = Process(["scheduler", "--run-for", str(RUN_FOR)], env,
                                 tmp_path / "scheduler.log")
 
-            # -- a short campaign flow, every request through nginx over TLS ------------
+            # -- the rehearsal: its API calls through nginx, TLS verified against the cert --
+            started = time.perf_counter()
+            proc = subprocess.run(
+                [FLEET, "rehearse", "--fast", "--seed", "5", "--url", nginx.base,
+                 "--ca-cert", str(cert), "--dhis2-url", dhis2_server.url],
+                env={**env, "FLEET_DHIS2_TOKEN": dhis2_server.token, "HOME": str(tmp_path)},
+                cwd=tmp_path, capture_output=True, text=True, timeout=600)
+            rehearsal_s = time.perf_counter() - started
+            out = proc.stdout
+            print(out, f"rehearsal wall time {rehearsal_s:.1f} s")
+            assert proc.returncode == 0, out + proc.stderr[-3000:]
+            lines = {m.group(2): m.group(1) for m in re.finditer(
+                r"^(ok|FAILED|not run)\s+(\S.*?\S)\s+\d+\.\d s ", out, re.M)}
+            assert lines == dict.fromkeys(STEPS, "ok")
+            assert re.search(r"^rehearsal passed: 16 steps, 16 ok, 0 failed, 0 not run", out,
+                             re.M)
+            assert f"API (deployment) at {nginx.base}," in out
+            password = re.search(r"log in as 'admin' with password (\S+)", out).group(1)
+            rehearsal_log = nginx.access_log.read_text()
+            uri_log = nginx.uri_log.read_text()
+
+            # the link published to DHIS2 names nginx; the rehearsal downloaded it through
+            # nginx, which sent the bytes itself after the app's X-Accel-Redirect
+            (sha,), = query(url, "SELECT sha256 FROM apk_release")
+            stored = data_dir / "apks" / sha[:2] / f"{sha}.apk"
+            apk_bytes = stored.read_bytes()
+            latest = dhis2_server.datastore()["APK_DISTRIBUTION"]["latestVersion"]
+            assert latest["downloadURL"].startswith(f"{nginx.base}/apk/{sha}")
+            downloads = re.findall(rf'"GET /apk/{sha}[^ "]* HTTP/[\d.]+" (\d+) (\d+) .*'
+                                   r"upstream=127\.0\.0\.1:(\d+)", rehearsal_log)
+            assert downloads, rehearsal_log[-2000:]
+            for status, sent, upstream in downloads:
+                assert (status, int(sent)) == ("200", len(apk_bytes))
+                assert upstream in {str(a.port) for a in apps}
+            # ... and each came from nginx's internal location, after the app's X-Accel-Redirect
+            internal = re.findall(rf'"GET /apk/{sha}[^ "]*" 200 \d+ uri=(\S+)', uri_log)
+            assert internal == [f"/protected-apks/{sha[:2]}/{sha}.apk"] * len(downloads), (
+                uri_log[-2000:])
+
+            # -- what the rehearsal does not do: a person's session, a phone's update check -
             admin = Https(nginx.https_port)
-            admin.log_in_and_get_token("admin", PASSWORD)
-            status, body = admin.json("POST", "/api/v1/users", {
-                "username": "approver", "password": PASSWORD, "role": "admin"})
-            assert status == 201, body
-            approver = Https(nginx.https_port)
-            approver.log_in_and_get_token("approver", PASSWORD)
-
-            for n in range(6):
-                status, body = admin.json("POST", "/api/v1/devices", {
-                    "asset_tag": f"DEP-{n:03d}", "imei": make_imei(9000 + n),
-                    "manufacturer": "Tecno", "model": "Pop 7"})
-                assert status == 201, body
-            status, body = admin.json("GET", "/api/v1/devices?per_page=100")
-            assert status == 200
-            tags = sorted(d["asset_tag"] for d in body["items"])
-            assert tags == [f"DEP-{n:03d}" for n in range(6)]
-
-            status, resp, raw = admin.request(
-                "POST", f"/api/v1/apk/releases?filename={apk.name}&notes=deploy", apk_bytes,
-                {"Content-Type": "application/vnd.android.package-archive"})
-            release = json.loads(raw)
-            assert status == 201 and release["status"] == "vetted", release
-            rid = release["id"]
-            assert release["sha256"] == hashlib.sha256(apk_bytes).hexdigest()
-            assert admin.json("POST", f"/api/v1/apk/releases/{rid}/testing")[0] == 200
-            assert approver.json("POST", f"/api/v1/apk/releases/{rid}/approve")[0] == 200
-            assert admin.json("POST", "/api/v1/apk/channels",
-                              {"name": "production", "is_default": True})[0] == 201
-            status, body = approver.json("POST", f"/api/v1/apk/releases/{rid}/release",
-                                         {"channel": "production"})
-            assert status == 200, body
-            status, issued = approver.json("POST", "/api/v1/apk/channels/production/tokens",
-                                           {"label": "deploy poster"})
+            admin.log_in_and_get_token("admin", password)  # HTML form, then a token
+            status, issued = admin.json("POST", "/api/v1/apk/channels/pilot/tokens",
+                                        {"label": "deploy poster"})
             assert status == 201, issued
-
             phone = Https(nginx.https_port)
             phone.token = issued["token"]
-            status, offer = phone.json("GET", "/api/v1/updates/org.dhis2.deploytest"
-                                              "?versionCode=100")
+            status, offer = phone.json("GET", "/api/v1/updates/com.dhis2?versionCode=100")
             assert status == 200, offer
-            assert offer["versionCode"] == 120 and offer["sha256"] == release["sha256"]
+            assert offer["versionCode"] == 3040100 and offer["sha256"] == sha
             # links name nginx's https address (PROXY_COUNT=1 reads X-Forwarded-*)
             link = urlsplit(offer["downloadURL"])
             assert (link.scheme, link.port) == ("https", nginx.https_port), offer["downloadURL"]
             phone.token = None  # the token travels in the link, as on a phone
             path = f"{link.path}?{link.query}"
             status, resp, got = phone.request("GET", path)
-            assert status == 200
-            assert hashlib.sha256(got).hexdigest() == release["sha256"]
+            assert status == 200 and got == apk_bytes
+            assert hashlib.sha256(got).hexdigest() == sha
             assert resp.getheader("X-Accel-Redirect") is None
             # ... and the bytes came from nginx: the app alone answers with the header only
             direct = Https(apps[0].port, tls=False)
             status, resp, empty = direct.request("GET", path)
             assert status == 200 and empty == b""
-            assert resp.getheader("X-Accel-Redirect") == (
-                f"/protected-apks/{release['sha256'][:2]}/{release['sha256']}.apk")
+            assert resp.getheader("X-Accel-Redirect") == f"/protected-apks/{sha[:2]}/{sha}.apk"
             # a range resume through nginx
             status, _r, tail = phone.request("GET", path, headers={"Range": "bytes=1000000-"})
             assert status == 206 and got[:1000000] + tail == got
             assert phone.request("GET", link.path)[0] == 401  # no token, no bytes
-            for _ in range(6):
-                assert admin.json("GET", "/api/v1/me")[0] == 200
 
             # -- the scheduler: each job once per slot, only in the scheduler process -----
             assert scheduler.proc.wait(timeout=RUN_FOR + 60) == 0, scheduler.output()
-            sched_ended = time.time()
+            # it stopped long before the rehearsal ended: its last log line says when
+            sched_ended = scheduler.log.stat().st_mtime
             assert "scheduler stopped" in scheduler.output()
             rows = query(url, "SELECT job_id, slot, outcome, host, message FROM job_run "
                               "ORDER BY job_id, slot")
