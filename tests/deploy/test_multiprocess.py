@@ -191,3 +191,24 @@ def test_rehearsal_through_nginx_two_app_processes_postgresql_and_one_scheduler(
                 assert host.endswith(f":{scheduler.pid}"), (job_id, host)
         backups = sorted((tmp_path / "backups").glob("fleet-backup-*"))
         assert backups, "the backup job wrote nothing into BACKUP_DIR"
+
+
+def test_rehearse_url_refuses_a_deployment_on_another_database(tmp_path):
+    """``--url`` names a deployment whose database is not the FLEET_* one: the rehearsal stops
+    at its first step, saying so, before it writes anything through the API."""
+    deployed = fleet_env(tmp_path / "deployed", f"sqlite:///{tmp_path / 'deployed.sqlite3'}")
+    assert run_fleet(["db", "upgrade", "heads"], deployed).returncode == 0
+    local = fleet_env(tmp_path / "local", f"sqlite:///{tmp_path / 'local.sqlite3'}")
+    app = AppProcess(deployed, tmp_path / "app.log")
+    try:
+        proc = subprocess.run([FLEET, "rehearse", "--fast", "--url", app.base], env=local,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        app.stop()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(rf"^FAILED  instance .*{re.escape(app.base)} refuses a token issued on "
+                     r"this FLEET_\* instance: the deployment does not use the same database",
+                     proc.stdout, re.M), proc.stdout
+    # nothing was created on the deployment
+    assert query(f"sqlite:///{tmp_path / 'deployed.sqlite3'}",
+                 'SELECT count(*) FROM "user"') == [(0,)]
