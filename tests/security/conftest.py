@@ -73,10 +73,6 @@ def world(db, create_device, create_sim, create_holder, district, create_user):
                 "revoked_token": revoked_plain})
 
 
-CALLERS = (*ROLES, "anonymous", "channel_token", "health_token", "metrics_token",
-           "expired_token", "revoked_token")
-
-
 @pytest.fixture()
 def caller_client(app, client, create_user, world, monkeypatch):
     """caller_client(caller) -> (test client, headers) acting as that caller: roles log in

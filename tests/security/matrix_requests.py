@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from werkzeug.routing import Rule
 
+from fleet.auth.models import ROLES
+
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
+#: Every kind of caller of the matrix (conftest's ``caller_client`` acts as each).
+CALLERS = (*ROLES, "anonymous", "channel_token", "health_token", "metrics_token",
+           "expired_token", "revoked_token")
 MISSING = 999999
 
 

@@ -25,8 +25,7 @@ code of the view ran. An endpoint missing from the table (or a stale entry) fail
 from __future__ import annotations
 
 import pytest
-from conftest import CALLERS
-from matrix_requests import endpoint_keys, send, view_permission
+from matrix_requests import CALLERS, endpoint_keys, send, view_permission
 
 from fleet.auth.models import PERMISSIONS, ROLES
 
