@@ -208,35 +208,45 @@ class FleetServer:
 
 class Nginx:
     """nginx running the shipped ``deploy/nginx-fleet.conf`` on free ports, proxying to
-    ``upstream`` and aliasing ``apk_dir``; extra ``locations`` (raw nginx text) go into the TLS
-    server (benchmarks add a plain static location there). The site's access log (its own
-    ``fleet_notoken`` format) goes to ``access_log`` when given, else it is off."""
+    ``upstream_port`` (one app process, or a list of them) and aliasing ``apk_dir``; extra
+    ``locations`` (raw nginx text) go into the TLS server (benchmarks add a plain static location
+    there). The site's access log (its own ``fleet_notoken`` format) goes to ``access_log`` when
+    given, else it is off. ``uri_log``, a test-only log, records nginx's final ``$uri`` and the
+    upstream of every request (after an X-Accel-Redirect, the internal ``/protected-apks/``
+    path: the proof that nginx sent the file)."""
 
-    def __init__(self, root: Path, *, upstream_port: int, apk_dir: Path, cert: Path, key: Path,
-                 extra_locations: str = "", extra_http: str = "", access_log: Path | None = None):
+    def __init__(self, root: Path, *, upstream_port: int | list[int], apk_dir: Path, cert: Path,
+                 key: Path, extra_locations: str = "", extra_http: str = "",
+                 access_log: Path | None = None, uri_log: Path | None = None):
         exe = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(exe).exists():
             raise FileNotFoundError("nginx is required (Debian package nginx)")
-        self.root, self.access_log = root, access_log
+        self.root, self.access_log, self.uri_log = root, access_log, uri_log
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("logs", "tmp"):
             (root / sub).mkdir(exist_ok=True)
         self.http_port, self.https_port = free_port(), free_port()
         site = NGINX_CONF.read_text()
+        ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
         replacements = {
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+            "server 127.0.0.1:8000;": "\n    ".join(f"server 127.0.0.1:{p};" for p in ports),
             "listen 80;": f"listen 127.0.0.1:{self.http_port};",
             "listen 443 ssl http2;": f"listen 127.0.0.1:{self.https_port} ssl http2;",
             "/etc/ssl/fleet/fullchain.pem": str(cert),
             "/etc/ssl/fleet/privkey.pem": str(key),
             "alias /var/lib/fleet/apks/;": f"alias {str(apk_dir).rstrip('/')}/;",
-            "access_log /var/log/nginx/fleet-access.log fleet_notoken;":
-                f"access_log {access_log} fleet_notoken;" if access_log else "access_log off;",
         }
+        logs = [f"access_log {access_log} fleet_notoken;"] if access_log else []
+        if uri_log:
+            logs.append(f"access_log {uri_log} fleet_uri;")
+        replacements["access_log /var/log/nginx/fleet-access.log fleet_notoken;"] = (
+            "\n    ".join(logs) or "access_log off;")
         for old, new in replacements.items():
             if old not in site:
                 raise AssertionError(f"deploy/nginx-fleet.conf no longer contains {old!r}")
             site = site.replace(old, new)
+        log_formats = ("log_format fleet_uri '\"$request_method $fleet_path\" $status "
+                       "$body_bytes_sent uri=$uri upstream=$upstream_addr';") if uri_log else ""
         if extra_locations:
             marker = "    # Reached only through X-Accel-Redirect"
             site = site.replace(marker, extra_locations + "\n" + marker)
@@ -259,6 +269,7 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    {log_formats}
     {site}
     {extra_http}
 }}

@@ -1,8 +1,8 @@
 """Real processes for the deployment and fault tests: databases (SQLite file or a fresh
 PostgreSQL database on the test server), ``fleet serve`` / ``fleet scheduler`` subprocesses,
-nginx running ``deploy/nginx-fleet.conf`` in front of several app processes, and a small HTTPS
-client with cookies. Importable as ``deploy_live`` (``tests/deploy/conftest.py`` puts this
-folder on ``sys.path``)."""
+and a small HTTPS client with cookies; nginx in front of them is ``apk_live.Nginx``.
+Importable as ``deploy_live`` (``tests/deploy/conftest.py`` puts this folder and ``tests/apk``
+on ``sys.path``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ import http.cookiejar
 import json
 import os
 import re
-import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -23,17 +20,12 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+from apk_live import free_port, unverified_tls
+
 REPO = Path(__file__).resolve().parents[2]
-NGINX_CONF = REPO / "deploy" / "nginx-fleet.conf"
 FLEET = str(Path(sys.executable).with_name("fleet"))
 PG_DEFAULT = "postgresql://fleet:fleet@127.0.0.1:55432/fleet_test"
 PASSWORD = "deploy-test-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- databases -------------------------------------------------------------------------------
@@ -184,109 +176,7 @@ class AppProcess(Process):
         raise RuntimeError(f"fleet serve did not answer in {timeout} s:\n{self.output()[-3000:]}")
 
 
-class Nginx:
-    """nginx running ``deploy/nginx-fleet.conf`` with its upstream replaced by
-    ``upstream_ports`` (one ``server`` line each), its listen ports by free ones, the
-    certificate by ``cert``/``key`` and the internal APK alias by ``apk_dir``. The site's access
-    log goes to ``<root>/logs/access.log`` in its own format, which names the upstream of each
-    request (``upstream=127.0.0.1:<port>``). A second, test-only log, ``<root>/logs/uri.log``
-    (:attr:`uri_log`), adds nginx's final ``$uri``: ``uri=/protected-apks/...`` for a response
-    whose bytes nginx sent from the APK store after the app's X-Accel-Redirect."""
-
-    def __init__(self, root: Path, *, upstream_ports: list[int], apk_dir: Path, cert: Path,
-                 key: Path):
-        exe = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(exe).exists():
-            raise FileNotFoundError("nginx is required (Debian package nginx)")
-        self.root = root
-        for sub in ("logs", "tmp"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        self.http_port, self.https_port = free_port(), free_port()
-        servers = "\n    ".join(f"server 127.0.0.1:{p};" for p in upstream_ports)
-        site = NGINX_CONF.read_text()
-        replacements = {
-            "server 127.0.0.1:8000;": servers,
-            "listen 80;": f"listen 127.0.0.1:{self.http_port};",
-            "listen 443 ssl http2;": f"listen 127.0.0.1:{self.https_port} ssl http2;",
-            "/etc/ssl/fleet/fullchain.pem": str(cert),
-            "/etc/ssl/fleet/privkey.pem": str(key),
-            "alias /var/lib/fleet/apks/;": f"alias {str(apk_dir).rstrip('/')}/;",
-            "/var/log/nginx/fleet-access.log": str(root / "logs" / "access.log"),
-        }
-        for old, new in replacements.items():
-            if old not in site:
-                raise AssertionError(f"deploy/nginx-fleet.conf no longer contains {old!r}")
-            site = site.replace(old, new)
-        self.uri_log = root / "logs" / "uri.log"
-        shipped_log = f"access_log {root / 'logs' / 'access.log'} fleet_notoken;"
-        if shipped_log not in site:
-            raise AssertionError("deploy/nginx-fleet.conf no longer logs in fleet_notoken")
-        site = site.replace(shipped_log, f"{shipped_log}\n    access_log {self.uri_log} fleet_uri;")
-        import pwd
-
-        # Workers run as this user so they can read the (pytest, mode 0700) store; in
-        # production the nginx user needs read access to APK_STORE_DIR instead.
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-        tmp = root / "tmp"
-        self.access_log = root / "logs" / "access.log"
-        conf = f"""
-{user}
-worker_processes 2;
-pid {root}/nginx.pid;
-error_log {root}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    log_format fleet_uri '"$request_method $fleet_path" $status $body_bytes_sent uri=$uri '
-                         'upstream=$upstream_addr';
-    {site}
-}}
-"""
-        self.conf = root / "nginx.conf"
-        self.conf.write_text(conf)
-        check = subprocess.run([exe, "-t", "-p", str(root), "-c", str(self.conf)],
-                               capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx -t failed: {check.stderr}")
-        self.proc = subprocess.Popen([exe, "-p", str(root), "-c", str(self.conf),
-                                      "-g", "daemon off; master_process on;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        self.base = f"https://127.0.0.1:{self.https_port}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                if Https(self.https_port).request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.stop()
-                raise RuntimeError("nginx did not answer /healthz within 30 s")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
 # ---- a client --------------------------------------------------------------------------------
-
-def unverified_tls() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
 
 class Https:
     """One user agent over TLS (or plain HTTP with ``tls=False``) to 127.0.0.1:``port``:

@@ -16,12 +16,12 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from apk_live import Nginx
 from cryptography.fernet import Fernet
 from deploy_live import (
     FLEET,
     AppProcess,
     Https,
-    Nginx,
     Process,
     fleet_env,
     postgres_database,
@@ -72,8 +72,10 @@ def test_rehearsal_through_nginx_two_app_processes_postgresql_and_one_scheduler(
 
             cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
             ensure_self_signed_cert(cert, key)
-            nginx = Nginx(tmp_path / "nginx", upstream_ports=[a.port for a in apps],
-                          apk_dir=data_dir / "apks", cert=cert, key=key)
+            logs = tmp_path / "nginx" / "logs"
+            nginx = Nginx(tmp_path / "nginx", upstream_port=[a.port for a in apps],
+                          apk_dir=data_dir / "apks", cert=cert, key=key,
+                          access_log=logs / "access.log", uri_log=logs / "uri.log")
             sched_started = time.time()
             scheduler = Process(["scheduler", "--run-for", str(RUN_FOR)], env,
                                 tmp_path / "scheduler.log")
