@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from fleet.extensions import db
 from fleet.inventory import queries
+from fleet.inventory.models import WORKLOAD_COLUMNS
 
 COLUMNS = {
     "devices": (
@@ -53,15 +54,7 @@ COLUMNS = {
         "dhis2_username",
         "national_id",
         "active",
-        "expected_teis",
-        "events_per_tei",
-        "attributes_per_tei",
-        "capture_org_units",
-        "search_org_units",
-        "programs",
-        "program_rules",
-        "largest_option_set",
-        "reserved_values",
+        *WORKLOAD_COLUMNS,
         "notes",
     ),
 }

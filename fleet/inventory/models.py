@@ -103,6 +103,20 @@ class OrgUnit(db.Model):
         return ORG_UNIT_LEVELS.get(self.level, f"level {self.level}")
 
 
+#: Holder columns of the expected offline workload, the inputs of capacity estimation (issue 5).
+WORKLOAD_COLUMNS = (
+    "expected_teis",
+    "events_per_tei",
+    "attributes_per_tei",
+    "capture_org_units",
+    "search_org_units",
+    "programs",
+    "program_rules",
+    "largest_option_set",
+    "reserved_values",
+)
+
+
 class Holder(db.Model):
     """A person who holds devices: campaign worker, supervisor..."""
 

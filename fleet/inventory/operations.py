@@ -24,6 +24,7 @@ from fleet.extensions import db
 from fleet.inventory.models import (
     CHECKOUT_FROM,
     DEVICE_TRANSITIONS,
+    WORKLOAD_COLUMNS,
     Counter,
     Custody,
     Device,
@@ -121,15 +122,7 @@ HOLDER_COLUMNS = (
     "dhis2_username",
     "national_id",
     "notes",
-    "expected_teis",
-    "events_per_tei",
-    "attributes_per_tei",
-    "capture_org_units",
-    "search_org_units",
-    "programs",
-    "program_rules",
-    "largest_option_set",
-    "reserved_values",
+    *WORKLOAD_COLUMNS,
     "active",
 )
 

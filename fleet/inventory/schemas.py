@@ -51,19 +51,6 @@ class OrgUnitCreateArgs(_Input):
 
 # ---- holders -----------------------------------------------------------------------------
 
-WORKLOAD_FIELDS = (
-    "expected_teis",
-    "events_per_tei",
-    "attributes_per_tei",
-    "capture_org_units",
-    "search_org_units",
-    "programs",
-    "program_rules",
-    "largest_option_set",
-    "reserved_values",
-)
-
-
 class HolderSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
