@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import requests
 
+from fleet.provisioning.devsim import free_port
 from fleet.rehearsal import apkbuild
 from fleet.rehearsal.generator import Campaign, generate
 
@@ -76,16 +76,6 @@ class Options:
 def expect(condition: bool, message: str) -> None:
     if not condition:
         raise StepFailed(message)
-
-
-def free_port() -> int:
-    """A free loopback TCP port outside adb's emulator range 5554-5585."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 5554 <= port <= 5585:
-            return port
 
 
 class Api:

@@ -19,24 +19,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from fleet.provisioning.devsim import Simulator, catalogue_profiles
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (outside adb's emulator range 5554-5585)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 5554 <= port <= 5585:
-            return port
+from fleet.provisioning.devsim import Simulator, catalogue_profiles, free_port
 
 
 def debian_adb() -> str:

@@ -6,7 +6,7 @@ See ``docs/devsim.md``. Public API::
 """
 
 from .profile import Battery, Faults, Package, PhoneProfile, catalogue_profiles, load_profiles
-from .simulator import AdbServerLink, Simulator
+from .simulator import AdbServerLink, Simulator, free_port
 
 __all__ = [
     "AdbServerLink",
@@ -16,5 +16,6 @@ __all__ = [
     "PhoneProfile",
     "Simulator",
     "catalogue_profiles",
+    "free_port",
     "load_profiles",
 ]

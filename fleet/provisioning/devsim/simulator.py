@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 
 #: Ports adb itself scans for emulators; phones stay off them (adb's emulator port range).
 EMULATOR_PORTS = range(5554, 5586)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host`` outside :data:`EMULATOR_PORTS`, for an adb server or anything
+    listening beside the simulated phones (adb takes a listener there for an emulator)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in EMULATOR_PORTS:
+            return port
 
 
 class AdbServerLink:
