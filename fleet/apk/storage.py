@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from fleet.fsutil import fsync_dir
+
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
@@ -182,7 +184,7 @@ class ApkStore:
             final.parent.mkdir(exist_ok=True)
             os.chmod(tmp, 0o644)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -217,11 +219,3 @@ class ApkStore:
         if count:
             log.warning("removed %d stale temporary upload files from %s", count, self.root)
         return count
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

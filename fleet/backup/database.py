@@ -23,6 +23,8 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 
+from fleet.fsutil import fsync_dir
+
 PG_PACKAGE = "postgresql-client"
 """Debian package that ships ``pg_dump`` and ``pg_restore``."""
 
@@ -113,7 +115,7 @@ def restore_sqlite(staged: Path, target: Path) -> None:
     for side in sqlite_side_files(target):
         side.unlink(missing_ok=True)
     os.replace(staged, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _tool(name: str) -> str:
@@ -243,11 +245,3 @@ def restore_postgresql(url: str, dump: Path) -> None:
         env,
         "pg_restore",
     )
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

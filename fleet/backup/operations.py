@@ -68,6 +68,7 @@ from fleet.backup.database import (
 )
 from fleet.cli import upgrade_database
 from fleet.extensions import db
+from fleet.fsutil import fsync_dir
 from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -355,7 +356,7 @@ def create_backup(
             os.fsync(raw.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -582,14 +583,6 @@ def restore_backup(
         ",".join(after),
     )
     return RestoreResult(manifest, files, nbytes, manifest["database"]["alembic_revisions"], after)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [
