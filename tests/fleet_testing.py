@@ -51,3 +51,21 @@ def make_imei(n: int) -> str:
 def make_iccid(n: int) -> str:
     """A valid 20-digit ICCID (89 prefix, Luhn), different for each ``n``."""
     return luhn_complete(f"8922101{n:011d}")
+
+
+def logged_in_page(context, *, username: str = "admin", password: str = PASSWORD,
+                   base: str = ""):
+    """A new page of the Playwright browser ``context``, logged in to fleet as ``username``
+    (``base``: the server's URL, for a context made without ``base_url``). The page's
+    ``csp_violations`` list collects the console's Content-Security-Policy errors: fleet's pages
+    carry no inline script or style, so a test of pages ends by checking it is empty."""
+    page = context.new_page()
+    page.csp_violations = []
+    page.on("console", lambda msg: page.csp_violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    page.goto(f"{base}/auth/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/dashboard")
+    return page

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from agreement_testing import seed_checked_out, tool
-from fleet_testing import CHROMIUM_ARGS, PASSWORD
+from fleet_testing import CHROMIUM_ARGS, logged_in_page
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -100,13 +100,7 @@ def _login(browser, base):
         locale="en-US",
     )
     context.grant_permissions(["camera"], origin=base)
-    page = context.new_page()
-    page.goto("/auth/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/dashboard")
-    return context, page
+    return context, logged_in_page(context)
 
 
 def test_audit_by_scanning_with_a_fake_camera(live_server, tmp_path):

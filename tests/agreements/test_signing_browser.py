@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from agreement_testing import seed_checked_out
-from fleet_testing import PASSWORD
+from fleet_testing import logged_in_page
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -63,20 +63,10 @@ def browser_page(live_server, chromium):
         viewport={"width": 800, "height": 1100},
         locale="en-US",
     )
-    page = context.new_page()
-    violations = []
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.goto("/auth/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/dashboard")
+    page = logged_in_page(context)
     yield page
     context.close()
-    assert violations == []
+    assert page.csp_violations == []
 
 
 def _submit(page, agreement_id):

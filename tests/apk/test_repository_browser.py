@@ -9,6 +9,7 @@ import hashlib
 
 import pytest
 from apk_live import PASSWORD, FleetServer, build_repository
+from fleet_testing import logged_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,20 +47,6 @@ def server(tmp_path_factory, apk_factory):
     srv.stop()
 
 
-def _login(context, base, username):
-    page = context.new_page()
-    csp = []
-    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text
-            else None)
-    page.goto(base + "/auth/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/dashboard")
-    page.csp_violations = csp
-    return page
-
-
 def test_upload_vet_approve_release_and_phone_download(server, chromium_tls, apk_factory):
     chromium = chromium_tls
     base = server.base
@@ -69,7 +56,7 @@ def test_upload_vet_approve_release_and_phone_download(server, chromium_tls, apk
 
     # 1. uploader: upload page, XHR with progress, lands on the report
     ctx1 = chromium.new_context(ignore_https_errors=True, **PHONE)
-    up = _login(ctx1, base, "uploader")
+    up = logged_in_page(ctx1, username="uploader", password=PASSWORD, base=base)
     up.goto(base + "/apk/releases/upload")
     up.set_input_files("#f-file", str(apk))
     up.fill("#f-notes", "Fixes sync of large option sets.")
@@ -90,7 +77,7 @@ def test_upload_vet_approve_release_and_phone_download(server, chromium_tls, apk
 
     # 2. approver: approve, release to production, issue a token
     ctx2 = chromium.new_context(ignore_https_errors=True)
-    ap = _login(ctx2, base, "approver")
+    ap = logged_in_page(ctx2, username="approver", password=PASSWORD, base=base)
     ap.goto(release_url)
     ap.click("#btn-approve")
     ap.wait_for_load_state()

@@ -5,7 +5,7 @@ holder group and re-pin an APK signer on the pages that were API-only."""
 from __future__ import annotations
 
 import pytest
-from fleet_testing import PASSWORD, make_iccid, make_imei
+from fleet_testing import logged_in_page, make_iccid, make_imei
 
 pytestmark = pytest.mark.browser
 
@@ -19,20 +19,10 @@ def page(live_server, chromium):
         viewport={"width": 390, "height": 844},
         locale="en-US",
     )
-    pg = context.new_page()
-    violations = []
-    pg.on(
-        "console",
-        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
-    pg.goto("/auth/login")
-    pg.fill("input[name=username]", "admin")
-    pg.fill("input[name=password]", PASSWORD)
-    pg.click("main button[type=submit]")
-    pg.wait_for_url("**/dashboard")
+    pg = logged_in_page(context)
     yield pg
     context.close()
-    assert violations == []  # no inline script or style anywhere we went
+    assert pg.csp_violations == []  # no inline script or style anywhere we went
 
 
 def test_wrong_password_shows_message(live_server, chromium):

@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from fleet_testing import PASSWORD
+from fleet_testing import logged_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -17,18 +17,10 @@ def page(live_server, chromium):
     base, _server = live_server
     context = chromium.new_context(ignore_https_errors=True, base_url=base,
                                    viewport={"width": 1100, "height": 900}, locale="en-US")
-    pg = context.new_page()
-    violations = []
-    pg.on("console", lambda msg: violations.append(msg.text)
-          if "Content Security Policy" in msg.text else None)
-    pg.goto("/auth/login")
-    pg.fill("input[name=username]", "admin")
-    pg.fill("input[name=password]", PASSWORD)
-    pg.click("main button[type=submit]")
-    pg.wait_for_url("**/dashboard")
+    pg = logged_in_page(context)
     yield pg
     context.close()
-    assert violations == []  # no inline script or style on the capacity pages
+    assert pg.csp_violations == []  # no inline script or style on the capacity pages
 
 
 def test_planner_estimates_a_2gb_phone_with_5000_teis(page, tmp_path):

@@ -5,7 +5,7 @@ to the whole server with the confirmation, the result read back."""
 from __future__ import annotations
 
 import pytest
-from fleet_testing import PASSWORD
+from fleet_testing import logged_in_page
 from sqlalchemy import func, select
 
 pytestmark = pytest.mark.browser
@@ -18,18 +18,10 @@ def page(live_server, chromium):
     base, _server = live_server
     context = chromium.new_context(ignore_https_errors=True, base_url=base,
                                    viewport={"width": 390, "height": 844}, locale="en-US")
-    pg = context.new_page()
-    violations = []
-    pg.on("console", lambda msg: violations.append(msg.text)
-          if "Content Security Policy" in msg.text else None)
-    pg.goto("/auth/login")
-    pg.fill("input[name=username]", "admin")
-    pg.fill("input[name=password]", PASSWORD)
-    pg.click("main button[type=submit]")
-    pg.wait_for_url("**/dashboard")
+    pg = logged_in_page(context)
     yield pg
     context.close()
-    assert violations == []
+    assert pg.csp_violations == []
 
 
 def test_import_org_units_and_publish_settings_in_the_browser(page, live_server, dhis2_server):

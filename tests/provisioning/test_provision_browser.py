@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from apkfactory import aapt_badging
-from fleet_testing import PASSWORD
+from fleet_testing import logged_in_page
 
 from fleet.provisioning.devsim import Faults, catalogue_profiles
 
@@ -46,15 +46,7 @@ def test_run_page_follows_a_run_live(live_server, chromium, adb_server, devsim, 
         run_id = run.id
 
     context = chromium.new_context(ignore_https_errors=True, base_url=base)
-    pg = context.new_page()
-    violations = []
-    pg.on("console", lambda msg: violations.append(msg.text)
-          if "Content Security Policy" in msg.text else None)
-    pg.goto("/auth/login")
-    pg.fill("input[name=username]", "admin")
-    pg.fill("input[name=password]", PASSWORD)
-    pg.click("main button[type=submit]")
-    pg.wait_for_url("**/dashboard")
+    pg = logged_in_page(context)
     pg.goto(f"/provisioning/runs/{run_id}")
     assert pg.locator("#run-phones tbody tr").count() == 0  # nothing yet at page load
 
@@ -71,4 +63,4 @@ def test_run_page_follows_a_run_live(live_server, chromium, adb_server, devsim, 
     for serial in sim.serials:
         assert serial in text or "PH-" in text
     context.close()
-    assert violations == []
+    assert pg.csp_violations == []
