@@ -52,7 +52,7 @@ from fleet.provisioning.models import (
 )
 from fleet.provisioning.pipeline import WORKER_STEPS, Plan, StepEvent, probe, run_pipeline
 from fleet.provisioning.planning import build_plan, match_device
-from fleet.timeutil import as_utc, utcnow
+from fleet.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -540,7 +540,7 @@ def is_stale(run: Run, *, now=None) -> bool:
     :func:`stale_after` seconds (heartbeat, else start time)."""
     if run.status != "running":
         return False
-    last = as_utc(run.heartbeat_at or run.started_at)
+    last = run.heartbeat_at or run.started_at
     return ((now or utcnow()) - last).total_seconds() > stale_after()
 
 
@@ -567,7 +567,7 @@ def interrupt_stale_runs(*, actor=None, now=None) -> list[Run]:
         if not is_stale(run, now=now):
             continue
         before = snapshot(run)
-        seen = as_utc(run.heartbeat_at or run.started_at)
+        seen = run.heartbeat_at or run.started_at
         run.status = "interrupted"
         run.finished_at = now
         run.note = (f"the process running it ({run.owner or 'unknown'}) stopped: no sign of "
